@@ -1,0 +1,154 @@
+"""Settings read from the environment, in three profiles.
+
+`load_settings(profile)` returns a plain dict that `create_app()` copies into `app.config`.
+Secrets have no defaults: development and testing use throwaway values generated at start,
+production refuses to start without the real ones (see `check_production`).
+
+Every clinical timing and threshold lives in `config/clinical.py`, named with its unit.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from typing import Any, Mapping
+
+from config.clinical import CLINICAL_DEFAULTS
+
+PROFILES = ("development", "testing", "production")
+
+
+class ConfigurationError(RuntimeError):
+    """The service must not start with these settings; the message names what is wrong."""
+
+
+def _bool(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigurationError(f"not a true/false value: {value!r}")
+
+
+def _coerce(name: str, default: Any, raw: str) -> Any:
+    try:
+        if isinstance(default, bool):
+            return _bool(raw)
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, float):
+            return float(raw)
+    except ValueError as exc:
+        raise ConfigurationError(f"{name}={raw!r} is not a valid {type(default).__name__}") from exc
+    return raw
+
+
+# Settings common to every profile: name -> default. Each can be overridden by an
+# environment variable of the same name. `None` means "no default": a secret or a
+# deployment fact that production must be given.
+COMMON: dict[str, Any] = {
+    "CLINIC_NAME": "Lakeside Clinic",
+    "DATABASE_URL": None,
+    "SECRET_KEY": None,
+    "PUBLIC_BASE_URL": None,
+    # SMS: "console" logs and stores, sends nothing; "twilio" uses the twilio library.
+    "SMS_BACKEND": "console",
+    "TWILIO_ACCOUNT_SID": None,
+    "TWILIO_AUTH_TOKEN": None,
+    "TWILIO_MESSAGING_SERVICE_SID": None,
+    "TWILIO_FROM_NUMBER": None,
+    "TWILIO_API_BASE": None,
+    "TWILIO_VALIDATE_SIGNATURES": True,
+    # Phones typed without a country code are read in this region.
+    "DEFAULT_PHONE_REGION": "US",
+    "DEFAULT_TIMEZONE": "America/New_York",
+    # Run the scheduler's jobs inside the web process (the one-command demo only).
+    "JOBS_IN_PROCESS": False,
+    # Log-in protection: failures counted in a sliding window, in the database so the
+    # limit holds across every gunicorn worker.
+    "LOGIN_WINDOW_SECONDS": 900,
+    "LOGIN_MAX_FAILURES_PER_ACCOUNT": 5,
+    "LOGIN_MAX_FAILURES_PER_ADDRESS": 20,
+    "PASSWORD_MIN_LENGTH": 12,
+    "API_TOKEN_TTL_HOURS": 24,
+    "SESSION_IDLE_MINUTES": 60,
+    "REMEMBER_ME_DAYS": 14,
+    # argon2id cost. The defaults are argon2-cffi's (about 100 ms and 64 MiB a hash).
+    "ARGON2_TIME_COST": 3,
+    "ARGON2_MEMORY_COST_KIB": 65536,
+    "ARGON2_PARALLELISM": 4,
+    "SECURE_COOKIES": True,
+    "LOG_LEVEL": "INFO",
+    # How many reverse proxies (TLS terminators) stand in front: their X-Forwarded-* are trusted.
+    "TRUSTED_PROXY_HOPS": 0,
+}
+
+PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "development": {
+        "DATABASE_URL": "sqlite:///instance/telehealth.sqlite3",
+        "PUBLIC_BASE_URL": "http://127.0.0.1:5000",
+        "JOBS_IN_PROCESS": True,
+        # Plain http on localhost: a Secure cookie would never come back.
+        "SECURE_COOKIES": False,
+        # The demo's simulator signs its own webhooks with this throwaway token.
+        "TWILIO_AUTH_TOKEN": "development-only-auth-token",
+    },
+    "testing": {
+        "DATABASE_URL": "sqlite:///:memory:",
+        "PUBLIC_BASE_URL": "http://localhost",
+        "SECURE_COOKIES": False,
+        "TWILIO_AUTH_TOKEN": "testing-only-auth-token",
+        # Cheap hashes in tests only: the real cost is ~100 ms a hash.
+        "ARGON2_TIME_COST": 1,
+        "ARGON2_MEMORY_COST_KIB": 8,
+        "ARGON2_PARALLELISM": 1,
+    },
+    "production": {"SMS_BACKEND": "twilio"},
+}
+
+# Production refuses to start unless each of these is set.
+REQUIRED_IN_PRODUCTION = ("SECRET_KEY", "DATABASE_URL", "PUBLIC_BASE_URL", "TWILIO_ACCOUNT_SID",
+                          "TWILIO_AUTH_TOKEN")
+
+
+def load_settings(profile: str | None = None, environ: Mapping[str, str] | None = None,
+                  overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Merge defaults, the profile, the environment and explicit overrides, in that order."""
+    environ = os.environ if environ is None else environ
+    profile = profile or environ.get("TELEHEALTH_PROFILE", "development")
+    if profile not in PROFILES:
+        raise ConfigurationError(f"TELEHEALTH_PROFILE must be one of {', '.join(PROFILES)}, not {profile!r}")
+
+    defaults = {**COMMON, **CLINICAL_DEFAULTS, **PROFILE_DEFAULTS[profile]}
+    settings: dict[str, Any] = {}
+    for name, default in defaults.items():
+        raw = environ.get(name)
+        settings[name] = default if raw is None or raw == "" else _coerce(name, default, raw)
+    settings.update(overrides or {})
+    settings["PROFILE"] = profile
+
+    if profile == "production":
+        check_production(settings)
+    elif not settings["SECRET_KEY"]:
+        # A fresh key each start: development sessions do not survive a restart, which is fine.
+        settings["SECRET_KEY"] = secrets.token_hex(32)
+    return settings
+
+
+def check_production(settings: Mapping[str, Any]) -> None:
+    missing = [name for name in REQUIRED_IN_PRODUCTION if not settings.get(name)]
+    if not (settings.get("TWILIO_MESSAGING_SERVICE_SID") or settings.get("TWILIO_FROM_NUMBER")):
+        missing.append("TWILIO_MESSAGING_SERVICE_SID or TWILIO_FROM_NUMBER")
+    problems = []
+    if missing:
+        problems.append("missing " + ", ".join(missing))
+    if not settings.get("TWILIO_VALIDATE_SIGNATURES"):
+        problems.append("TWILIO_VALIDATE_SIGNATURES is off (webhook signatures must be checked)")
+    if settings.get("SMS_BACKEND") != "twilio":
+        problems.append(f"SMS_BACKEND is {settings.get('SMS_BACKEND')!r} (production sends with 'twilio')")
+    if str(settings.get("DATABASE_URL") or "").startswith("sqlite"):
+        problems.append("DATABASE_URL points at SQLite (production runs on PostgreSQL)")
+    if not settings.get("SECURE_COOKIES"):
+        problems.append("SECURE_COOKIES is off")
+    if problems:
+        raise ConfigurationError("refusing to start in production: " + "; ".join(problems))

@@ -1,0 +1,1 @@
+"""Users and roles, patients, sitters, phone identity, log-in and API tokens."""

@@ -1,0 +1,106 @@
+"""The application factory: a table of contents of the steps that build the service."""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any, Mapping
+
+from flask import Flask
+from flask_wtf.csrf import CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from config import load_settings
+from telehealth.db import init_db
+
+csrf = CSRFProtect()
+
+
+def create_app(profile: str | None = None, overrides: Mapping[str, Any] | None = None) -> Flask:
+    app = Flask(__name__)
+    init_config(app, profile, overrides)
+    init_logging(app)
+    init_db(app)
+    init_security(app)
+    register_web(app)
+    register_api(app)
+    register_cli(app)
+    return app
+
+
+def init_config(app: Flask, profile: str | None, overrides: Mapping[str, Any] | None) -> None:
+    app.config.update(load_settings(profile, overrides=overrides))
+    secure = app.config["SECURE_COOKIES"]
+    app.config.update(
+        TESTING=app.config["PROFILE"] == "testing",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SECURE=secure,
+        SESSION_COOKIE_SAMESITE="Lax",
+        PERMANENT_SESSION_LIFETIME=timedelta(minutes=app.config["SESSION_IDLE_MINUTES"]),
+        SESSION_REFRESH_EACH_REQUEST=True,
+        # Flask-Login's remember-me cookie defaults to a year, not Secure, no SameSite.
+        REMEMBER_COOKIE_DURATION=timedelta(days=app.config["REMEMBER_ME_DAYS"]),
+        REMEMBER_COOKIE_SECURE=secure,
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session
+        API_TITLE="Lozenge oversight API",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/api",
+        OPENAPI_JSON_PATH="openapi.json",
+    )
+    if app.config["TRUSTED_PROXY_HOPS"]:
+        hops = app.config["TRUSTED_PROXY_HOPS"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
+
+
+def init_logging(app: Flask) -> None:
+    logging.basicConfig(level=app.config["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def init_security(app: Flask) -> None:
+    from telehealth.web.auth import init_auth
+    from telehealth.web.transaction import init_transactions
+
+    csrf.init_app(app)
+    init_auth(app)
+    init_transactions(app)
+
+    @app.after_request
+    def security_headers(response):  # type: ignore[no-untyped-def]
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("Content-Security-Policy",
+                                    "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'")
+        response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+
+def register_web(app: Flask) -> None:
+    from telehealth.accounts.views import blueprint as accounts_pages
+    from telehealth.web.errors import register_error_handlers
+    from telehealth.web.templating import init_templating
+    from telehealth.web.views import blueprint as home_pages
+
+    register_error_handlers(app)
+    init_templating(app)
+    app.register_blueprint(home_pages)
+    app.register_blueprint(accounts_pages)
+
+
+def register_api(app: Flask) -> None:
+    from telehealth.accounts.api import blueprint as accounts_api
+    from telehealth.web.errors import ClinicApi
+
+    api = ClinicApi(app, spec_kwargs={"components": {"securitySchemes": {
+        "bearer": {"type": "http", "scheme": "bearer"}}}, "security": [{"bearer": []}]})
+    api.register_blueprint(accounts_api)
+    # The API authenticates with bearer tokens, never cookies, so cross-site forgery cannot ride on it.
+    csrf.exempt(accounts_api)
+
+
+def register_cli(app: Flask) -> None:
+    from telehealth.cli import register_commands
+
+    register_commands(app)

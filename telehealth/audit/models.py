@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from telehealth.db import Base, UTCDateTime
+
+
+class AuditAction(enum.Enum):
+    """Every kind of audited event. Stored as its value; new actions need no migration."""
+
+    LOGIN_SUCCEEDED = "login.succeeded"
+    LOGIN_FAILED = "login.failed"
+    LOGIN_RATE_LIMITED = "login.rate_limited"
+    LOGOUT = "logout"
+    ACCESS_REFUSED = "access.refused"
+    USER_CREATED = "user.created"
+    USER_DEACTIVATED = "user.deactivated"
+    PASSWORD_CHANGED = "user.password_changed"
+    API_TOKEN_CREATED = "api_token.created"
+    API_TOKEN_REVOKED = "api_token.revoked"
+    PATIENT_CREATED = "patient.created"
+    PATIENT_RECORD_READ = "patient.record_read"
+    PATIENT_LIST_READ = "patient.list_read"
+    SITTER_ADDED = "sitter.added"
+
+
+class AuditEvent(Base):
+    """Append-only: the application never updates or deletes these rows."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)  # the sequence number
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    actor_user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    actor_label: Mapped[str] = mapped_column(sa.String(120))
+    action: Mapped[str] = mapped_column(sa.String(64), index=True)
+    object_type: Mapped[str | None] = mapped_column(sa.String(40))
+    object_id: Mapped[str | None] = mapped_column(sa.String(40))
+    # The patient whose record this touches, if any: "who looked at this patient?" in one query.
+    patient_id: Mapped[int | None] = mapped_column(sa.ForeignKey("patients.id"), index=True)
+    details: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+    client_address: Mapped[str | None] = mapped_column(sa.String(45))

@@ -1,0 +1,115 @@
+"""`flask --app wsgi ...` commands. The CLI is one of the three commit points."""
+from __future__ import annotations
+
+import json
+
+import click
+import sqlalchemy as sa
+from flask import Flask, current_app
+
+from telehealth import migrate
+from telehealth.accounts import operations as accounts
+from telehealth.accounts.models import User
+from telehealth.accounts.policy import AccountPolicy
+from telehealth.actor import Actor
+from telehealth.db import get_session
+from telehealth.errors import DomainError
+
+
+def register_commands(app: Flask) -> None:
+    app.cli.add_command(db_group)
+    app.cli.add_command(users_group)
+    app.cli.add_command(seed_demo)
+
+
+def _policy() -> AccountPolicy:
+    return current_app.extensions["account_policy"]
+
+
+def _fail(error: DomainError) -> None:
+    details = "; ".join(f"{field}: {' '.join(messages)}" for field, messages in error.errors.items())
+    raise click.ClickException(error.message + (f" ({details})" if details else ""))
+
+
+@click.group("db", help="Database schema (Alembic migrations).")
+def db_group() -> None:
+    pass
+
+
+@db_group.command("upgrade")
+@click.argument("revision", default="head")
+def db_upgrade(revision: str) -> None:
+    """Apply migrations up to REVISION (default: the newest)."""
+    migrate.upgrade(current_app.config["DATABASE_URL"], revision=revision)
+    click.echo(f"database is at {revision}")
+
+
+@db_group.command("downgrade")
+@click.argument("revision", default="-1")
+def db_downgrade(revision: str) -> None:
+    """Undo migrations down to REVISION (default: one step)."""
+    migrate.downgrade(current_app.config["DATABASE_URL"], revision=revision)
+
+
+@click.group("users", help="Staff accounts and API tokens.")
+def users_group() -> None:
+    pass
+
+
+@users_group.command("create")
+@click.option("--email", required=True)
+@click.option("--name", "full_name", required=True)
+@click.option("--role", required=True, help="prescriber, pharmacist, compliance or admin")
+@click.option("--phone", default=None, help="Mobile phone (required for prescribers)")
+@click.password_option("--password", help="Prompted for when not given")
+def users_create(email: str, full_name: str, role: str, phone: str | None, password: str) -> None:
+    """Create a staff account."""
+    session = get_session()
+    try:
+        user = accounts.create_user(session, Actor.system("cli"), _policy(), email=email, full_name=full_name,
+                                    role=role, password=password, phone=phone)
+    except DomainError as error:
+        _fail(error)
+    session.commit()
+    click.echo(f"created {user.role.value} {user.email} (id {user.id})")
+
+
+@users_group.command("create-token")
+@click.argument("email")
+@click.option("--name", default="cli", help="What the token is for")
+def users_create_token(email: str, name: str) -> None:
+    """Issue an API bearer token for EMAIL and print it (shown once)."""
+    session = get_session()
+    user = session.scalar(sa.select(User).where(User.email == email.strip().lower()))
+    if user is None:
+        raise click.ClickException(f"no account with email {email}")
+    try:
+        row, token = accounts.issue_api_token(session, Actor.system("cli"), _policy(), user, name=name)
+    except DomainError as error:
+        _fail(error)
+    session.commit()
+    click.echo(token)
+    click.echo(f"expires {row.expires_at.isoformat()}", err=True)
+
+
+@click.command("seed-demo")
+@click.option("--json", "as_json", is_flag=True, help="Print every account, phone and id as JSON")
+def seed_demo(as_json: bool) -> None:
+    """Create the demo clinic (idempotent: a second run changes nothing)."""
+    from telehealth.demo import seed
+
+    if current_app.config["PROFILE"] == "production":
+        raise click.ClickException("seed-demo refuses to run in production")
+    session = get_session()
+    summary = seed(session, _policy())
+    session.commit()
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+        return
+    click.echo(f"Demo clinic {'created' if summary['created'] else 'already present'}. "
+               f"Every demo account's password is: {summary['password']}")
+    for account in summary["accounts"]:
+        click.echo(f"  {account['role']:<11} {account['email']:<40} {account['phone'] or ''}")
+    for sitter in summary["sitters"]:
+        click.echo(f"  {'sitter':<11} {sitter['name'] + ' (for patient ' + str(sitter['patient_id']) + ')':<40} "
+                   f"{sitter['phone']}")

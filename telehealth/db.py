@@ -1,0 +1,147 @@
+"""Database plumbing: the declarative base, column types that carry invariants, the engine
+and the session factory.
+
+Operations receive a `Session` and never commit; the three commit points are the web request
+wrapper (`telehealth.web.transaction`), the job runner and the CLI.
+"""
+from __future__ import annotations
+
+import enum
+from pathlib import Path
+from datetime import datetime, timezone
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from flask import Flask, current_app, g
+from sqlalchemy import event
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+# Stable constraint names on every database, so Alembic diffs and batch migrations on
+# SQLite can name what they change.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class UTCDateTime(sa.TypeDecorator):
+    """An aware UTC datetime on every database.
+
+    SQLite drops the offset of `DateTime(timezone=True)` and hands back naive values; this
+    type refuses naive input, stores UTC and re-attaches UTC on load.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+E = TypeVar("E", bound=enum.Enum)
+
+
+def enum_column(enum_class: type[E], name: str) -> sa.Enum:
+    """A portable enum: stored as its value in a VARCHAR with a named CHECK constraint."""
+    return sa.Enum(enum_class, name=name, native_enum=False, create_constraint=True,
+                   length=max(len(m.value) for m in enum_class),
+                   values_callable=lambda members: [m.value for m in members],
+                   validate_strings=True)
+
+
+def create_engine(url: str, **kwargs: Any) -> sa.Engine:
+    engine = sa.create_engine(url, **kwargs)
+    if engine.dialect.name == "sqlite":
+        _configure_sqlite(engine)
+    return engine
+
+
+def _configure_sqlite(engine: sa.Engine) -> None:
+    """WAL, a busy timeout, enforced foreign keys, and `BEGIN IMMEDIATE` transactions.
+
+    pysqlite's own transaction handling is switched off so SQLAlchemy decides when a
+    transaction begins (savepoints then work too). IMMEDIATE takes the write lock up front:
+    deferred transactions that later write fail with "database is locked" under concurrency.
+    """
+
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        if engine.url.database not in (None, "", ":memory:"):
+            cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(connection: sa.Connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class Database:
+    """The engine and session factory of one app, kept in `app.extensions["db"]`."""
+
+    def __init__(self, url: str):
+        kwargs: dict[str, Any] = {}
+        if url.startswith("sqlite") and ":memory:" in url:
+            # One shared connection, or every request would see its own empty database.
+            kwargs["poolclass"] = sa.pool.StaticPool
+            kwargs["connect_args"] = {"check_same_thread": False}
+        elif url.startswith("sqlite"):
+            kwargs["connect_args"] = {"check_same_thread": False}
+            path = sa.engine.make_url(url).database
+            if path:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+        else:
+            kwargs["pool_pre_ping"] = True
+        self.engine = create_engine(url, **kwargs)
+        self.sessions = sessionmaker(bind=self.engine, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def new_session(self) -> Session:
+        return self.sessions()
+
+
+def init_db(app: Flask) -> None:
+    app.extensions["db"] = Database(app.config["DATABASE_URL"])
+    app.teardown_appcontext(_close_session)
+
+
+def database(app: Flask | None = None) -> Database:
+    return (app or current_app).extensions["db"]
+
+
+def get_session() -> Session:
+    """The session of the current request or CLI command, opened on first use."""
+    if "db_session" not in g:
+        g.db_session = database().new_session()
+    return g.db_session
+
+
+def _close_session(_exc: BaseException | None) -> None:
+    session = g.pop("db_session", None)
+    if session is not None:
+        session.close()

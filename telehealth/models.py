@@ -1,0 +1,6 @@
+"""Every room's models, imported in one place so the metadata (and Alembic) sees them all."""
+from telehealth.accounts.models import ApiToken, LoginAttempt, Patient, Sitter, User  # noqa: F401
+from telehealth.audit.models import AuditEvent  # noqa: F401
+from telehealth.db import Base
+
+metadata = Base.metadata

@@ -1,0 +1,1 @@
+"""What every web entry point shares: the commit point, error rendering, authentication."""

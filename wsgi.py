@@ -1,0 +1,3 @@
+from telehealth.app import create_app
+
+app = create_app()
