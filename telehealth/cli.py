@@ -6,6 +6,7 @@ import json
 import click
 import sqlalchemy as sa
 from flask import Flask, current_app
+from flask.cli import AppGroup, with_appcontext
 
 from telehealth import migrate
 from telehealth.accounts import operations as accounts
@@ -31,7 +32,7 @@ def _fail(error: DomainError) -> None:
     raise click.ClickException(error.message + (f" ({details})" if details else ""))
 
 
-@click.group("db", help="Database schema (Alembic migrations).")
+@click.group("db", cls=AppGroup, help="Database schema (Alembic migrations).")
 def db_group() -> None:
     pass
 
@@ -51,7 +52,7 @@ def db_downgrade(revision: str) -> None:
     migrate.downgrade(current_app.config["DATABASE_URL"], revision=revision)
 
 
-@click.group("users", help="Staff accounts and API tokens.")
+@click.group("users", cls=AppGroup, help="Staff accounts and API tokens.")
 def users_group() -> None:
     pass
 
@@ -93,6 +94,7 @@ def users_create_token(email: str, name: str) -> None:
 
 
 @click.command("seed-demo")
+@with_appcontext
 @click.option("--json", "as_json", is_flag=True, help="Print every account, phone and id as JSON")
 def seed_demo(as_json: bool) -> None:
     """Create the demo clinic (idempotent: a second run changes nothing)."""

@@ -21,7 +21,7 @@ class LogoutForm(FlaskForm):
 class StaffAccountForm(FlaskForm):
     full_name = StringField("Full name", validators=[DataRequired(), Length(max=120)])
     email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
-    role = SelectField("Role", choices=[(r.value, r.value.capitalize()) for r in Role if r is not Role.PATIENT])
+    role = SelectField("Role", choices=[r.value for r in Role if r is not Role.PATIENT])
     phone = TelField("Mobile phone", validators=[Length(max=32)])
     password = PasswordField("Initial password", validators=[DataRequired(), Length(max=256)])
 

@@ -1,0 +1,58 @@
+"""`flask seed-demo`: the demo clinic, printed as JSON for scripts, and idempotent."""
+import json
+
+import sqlalchemy as sa
+
+from telehealth.models import metadata
+
+
+def snapshot(session) -> dict[str, list]:
+    """Every row of every table: a second run must leave this exactly as it was."""
+    session.expire_all()
+    return {name: [tuple(row) for row in session.execute(sa.select(table).order_by(*table.primary_key.columns))]
+            for name, table in metadata.tables.items()}
+
+
+def run(app, *args):
+    result = app.test_cli_runner().invoke(args=["seed-demo", *args])
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def test_seed_demo_json_lists_every_account_phone_and_id(app, session):
+    data = json.loads(run(app, "--json").stdout)
+    roles = sorted(account["role"] for account in data["accounts"])
+    assert roles == ["admin", "compliance", "patient", "patient", "patient", "pharmacist", "prescriber",
+                     "prescriber"]
+    assert len(data["sitters"]) == 3
+    phones = [a["phone"] for a in data["accounts"] if a["phone"]] + [s["phone"] for s in data["sitters"]]
+    # Every phone is a fictional 555-01xx number, and no two parties share one.
+    assert all(p.startswith("+1201555") and 100 <= int(p[-4:]) <= 199 for p in phones)
+    assert len(set(phones)) == len(phones)
+    patients = [a for a in data["accounts"] if a["role"] == "patient"]
+    assert all(a["patient_id"] and a["timezone"] for a in patients)
+
+
+def test_one_prescriber_backs_up_the_other(app, session):
+    data = json.loads(run(app, "--json").stdout)
+    prescribers = {a["name"]: a["id"] for a in data["accounts"] if a["role"] == "prescriber"}
+    backups = {a["backup_prescriber_id"] for a in data["accounts"] if a["role"] == "patient"}
+    assert backups & set(prescribers.values())
+
+
+def test_a_second_run_changes_nothing(app, session):
+    first = json.loads(run(app, "--json").stdout)
+    before = snapshot(session)
+    second = json.loads(run(app, "--json").stdout)
+    assert snapshot(session) == before
+    assert first["created"] is True and second["created"] is False
+    assert first["accounts"] == second["accounts"]
+
+
+def test_the_demo_prescriber_can_log_in_with_the_printed_password(app, client, session):
+    result = run(app)
+    assert "demo-clinic-2026" in result.stdout
+    from tests.conftest import log_in
+    response = log_in(client, "raman@lakeside.example.org", "demo-clinic-2026")
+    assert response.status_code == 302
+    assert "Jordan Lee" in client.get("/patients").get_data(as_text=True)
