@@ -13,6 +13,7 @@ import secrets
 from typing import Any, Mapping
 
 from config.clinical import CLINICAL_DEFAULTS
+from config.sms import CRISIS_PHRASES
 
 PROFILES = ("development", "testing", "production")
 
@@ -32,6 +33,9 @@ def _bool(value: str) -> bool:
 
 def _coerce(name: str, default: Any, raw: str) -> Any:
     try:
+        if isinstance(default, tuple):
+            # A list in one variable: items separated by "|" (crisis phrases contain commas).
+            return tuple(item.strip() for item in raw.split("|") if item.strip())
         if isinstance(default, bool):
             return _bool(raw)
         if isinstance(default, int):
@@ -59,6 +63,19 @@ COMMON: dict[str, Any] = {
     "TWILIO_FROM_NUMBER": None,
     "TWILIO_API_BASE": None,
     "TWILIO_VALIDATE_SIGNATURES": True,
+    "TWILIO_HTTP_TIMEOUT_SECONDS": 10.0,
+    # Any inbound text containing one of these raises a safety alert and gets the crisis reply.
+    "CRISIS_PHRASES": CRISIS_PHRASES,
+    # The outbox dispatcher: retries with exponential backoff and jitter, then gives up.
+    "SMS_MAX_ATTEMPTS": 8,
+    "SMS_RETRY_BASE_SECONDS": 2.0,
+    "SMS_RETRY_MAX_SECONDS": 300.0,
+    # A dispatcher that dies mid-send holds its messages this long before another takes them.
+    "SMS_LEASE_SECONDS": 60.0,
+    "SMS_DISPATCH_BATCH": 50,
+    "SMS_DISPATCH_INTERVAL_SECONDS": 1.0,
+    # How late a scheduler run may start before APScheduler skips it (its default is 1 s).
+    "JOB_MISFIRE_GRACE_SECONDS": 30,
     # Phones typed without a country code are read in this region.
     "DEFAULT_PHONE_REGION": "US",
     "DEFAULT_TIMEZONE": "America/New_York",

@@ -24,6 +24,7 @@ def create_app(profile: str | None = None, overrides: Mapping[str, Any] | None =
     register_web(app)
     register_api(app)
     register_cli(app)
+    init_jobs(app)
     return app
 
 
@@ -79,6 +80,7 @@ def init_security(app: Flask) -> None:
 
 def register_web(app: Flask) -> None:
     from telehealth.accounts.views import blueprint as accounts_pages
+    from telehealth.inbound.views import blueprint as twilio_webhooks
     from telehealth.web.errors import register_error_handlers
     from telehealth.web.templating import init_templating
     from telehealth.web.views import blueprint as home_pages
@@ -87,6 +89,13 @@ def register_web(app: Flask) -> None:
     init_templating(app)
     app.register_blueprint(home_pages)
     app.register_blueprint(accounts_pages)
+    app.register_blueprint(twilio_webhooks)
+    # Twilio's webhooks are authenticated by their signature instead of a CSRF token.
+    csrf.exempt(twilio_webhooks)
+    if app.config["PROFILE"] == "development":
+        from telehealth.inbound.simulator import blueprint as simulator
+
+        app.register_blueprint(simulator)
 
 
 def register_api(app: Flask) -> None:
@@ -98,6 +107,14 @@ def register_api(app: Flask) -> None:
     api.register_blueprint(accounts_api)
     # The API authenticates with bearer tokens, never cookies, so cross-site forgery cannot ride on it.
     csrf.exempt(accounts_api)
+
+
+def init_jobs(app: Flask) -> None:
+    """The embedded demo runs the scheduler's jobs in the web process, from its first request."""
+    if app.config["JOBS_IN_PROCESS"]:
+        from telehealth.jobs.schedule import start_in_process
+
+        app.before_request(lambda: start_in_process(app))
 
 
 def register_cli(app: Flask) -> None:

@@ -21,6 +21,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(db_group)
     app.cli.add_command(users_group)
     app.cli.add_command(seed_demo)
+    app.cli.add_command(scheduler_command)
 
 
 def _policy() -> AccountPolicy:
@@ -115,3 +116,18 @@ def seed_demo(as_json: bool) -> None:
     for sitter in summary["sitters"]:
         click.echo(f"  {'sitter':<11} {sitter['name'] + ' (for patient ' + str(sitter['patient_id']) + ')':<40} "
                    f"{sitter['phone']}")
+
+
+@click.command("scheduler")
+@with_appcontext
+def scheduler_command() -> None:
+    """Run the scheduler's jobs (outbox dispatch...) until stopped. Any number may run at once."""
+    import signal
+
+    from telehealth.jobs.schedule import JOBS, build_scheduler
+
+    scheduler = build_scheduler(current_app._get_current_object(), blocking=True)
+    # SIGTERM (from systemd or a test) stops cleanly, letting a running job finish its step.
+    signal.signal(signal.SIGTERM, lambda *_: scheduler.shutdown(wait=False))
+    click.echo(f"scheduler running: {', '.join(job.name for job in JOBS)}")
+    scheduler.start()

@@ -68,6 +68,21 @@ def enum_column(enum_class: type[E], name: str) -> sa.Enum:
                    validate_strings=True)
 
 
+def insert_unless_present(session: Session, model: type[Base], *, conflict_column: str,
+                          values: dict[str, Any]) -> Any | None:
+    """INSERT ... ON CONFLICT DO NOTHING on either database. Returns the new row's primary key,
+    or None when a row with the same `conflict_column` value exists (or is being inserted by a
+    concurrent transaction, which this one then waits for)."""
+    table = model.__table__
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    statement = insert(table).values(**values).on_conflict_do_nothing(index_elements=[conflict_column]) \
+        .returning(*table.primary_key.columns)
+    return session.execute(statement).scalar()
+
+
 def create_engine(url: str, **kwargs: Any) -> sa.Engine:
     engine = sa.create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":

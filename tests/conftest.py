@@ -162,3 +162,33 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@pytest.fixture
+def empty_database_url(database_url, tmp_path):
+    """A fresh, empty database of the run's kind, for tests that need committed data seen by
+    other connections or processes (concurrency, subprocesses). Dropped afterwards."""
+    if database_url.startswith("sqlite"):
+        yield f"sqlite:///{tmp_path / 'scratch.sqlite3'}"
+        return
+    name = f"telehealth_scratch_{os.getpid()}_{next(_scratch_numbers)}"
+    server = database_url.rsplit("/", 1)[0]
+    admin = create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text(f"CREATE DATABASE {name}"))
+    try:
+        yield f"{server}/{name}"
+    finally:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        admin.dispose()
+
+
+_scratch_numbers = count(1)
+
+
+@pytest.fixture
+def scratch_database_url(empty_database_url):
+    """A fresh database with the schema migrated to the newest revision."""
+    migrate.upgrade(empty_database_url)
+    return empty_database_url

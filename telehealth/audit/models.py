@@ -27,6 +27,10 @@ class AuditAction(enum.Enum):
     PATIENT_RECORD_READ = "patient.record_read"
     PATIENT_LIST_READ = "patient.list_read"
     SITTER_ADDED = "sitter.added"
+    SMS_OPTED_OUT = "sms.opted_out"
+    SMS_OPTED_IN = "sms.opted_in"
+    SMS_FAILED = "sms.failed"
+    SAFETY_ALERT = "safety.alert"
 
 
 class AuditEvent(Base):

@@ -35,31 +35,15 @@ def test_a_model_change_without_a_migration_is_caught(database_url):
     assert any(diff[0] == "add_column" and diff[3].name == "shoe_size" for diff in differences)
 
 
-def test_migrations_go_down_to_nothing_and_up_again(database_url, tmp_path):
-    """Run on a separate database so the shared one keeps its schema."""
-    if database_url.startswith("sqlite"):
-        url = f"sqlite:///{tmp_path / 'roundtrip.sqlite3'}"
-        admin_url = None
-    else:
-        admin_url = database_url.rsplit("/", 1)[0] + "/postgres"
-        url = database_url.rsplit("/", 1)[0] + "/telehealth_roundtrip"
-        admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-        with admin.connect() as connection:
-            connection.execute(sa.text("DROP DATABASE IF EXISTS telehealth_roundtrip"))
-            connection.execute(sa.text("CREATE DATABASE telehealth_roundtrip"))
-    try:
-        migrate.upgrade(url)
-        migrate.downgrade(url, revision="base")
-        engine = create_engine(url)
-        assert set(sa.inspect(engine).get_table_names()) <= {"alembic_version"}
-        engine.dispose()
-        migrate.upgrade(url)
-        engine = create_engine(url)
-        with engine.connect() as connection:
-            assert schema_differences(connection) == []
-        engine.dispose()
-    finally:
-        if admin_url:
-            with admin.connect() as connection:
-                connection.execute(sa.text("DROP DATABASE IF EXISTS telehealth_roundtrip WITH (FORCE)"))
-            admin.dispose()
+def test_migrations_go_down_to_nothing_and_up_again(empty_database_url):
+    url = empty_database_url
+    migrate.upgrade(url)
+    migrate.downgrade(url, revision="base")
+    engine = create_engine(url)
+    assert set(sa.inspect(engine).get_table_names()) <= {"alembic_version"}
+    engine.dispose()
+    migrate.upgrade(url)
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        assert schema_differences(connection) == []
+    engine.dispose()

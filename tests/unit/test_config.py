@@ -75,3 +75,14 @@ def test_embedded_default_is_sqlite_console_sms_and_in_process_jobs():
     assert settings["DATABASE_URL"].startswith("sqlite")
     assert settings["SMS_BACKEND"] == "console"
     assert settings["JOBS_IN_PROCESS"] is True
+
+
+def test_crisis_phrases_can_be_replaced_from_the_environment():
+    settings = load_settings("development", environ={"CRISIS_PHRASES": "want to die | can't go on|"})
+    assert settings["CRISIS_PHRASES"] == ("want to die", "can't go on")
+
+
+def test_the_default_crisis_phrases_come_from_the_reviewed_list():
+    from config.sms import CRISIS_PHRASES
+    assert load_settings("development", environ={})["CRISIS_PHRASES"] == CRISIS_PHRASES
+    assert "chest pain*" in CRISIS_PHRASES

@@ -1,0 +1,92 @@
+"""Routing an inbound SMS: who sent it, what it means, which room acts on it.
+
+Consent words come first and always win (carriers reserve them). Then safety: `SOS` or a crisis
+phrase in any text raises an alert and gets the crisis reply, whatever else was going on. Then
+the intent goes to the room that owns it (`HANDLERS`; later issues add theirs). An intent nobody
+handles yet is answered with HELP.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Callable
+
+from sqlalchemy.orm import Session
+
+from telehealth.accounts.operations import Party, who_is_texting
+from telehealth.accounts.rules import normalize_phone
+from telehealth.actor import Actor
+from telehealth.errors import RuleViolation
+from telehealth.inbound.parsing import Intent, Kind, mentions_crisis, parse
+from telehealth.inbound.safety import raise_safety_alert
+from telehealth.messaging import consent, templates
+from telehealth.messaging.models import Message
+from telehealth.messaging.templates import Sms
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class InboundContext:
+    """Settings the router needs, from config, passed in."""
+
+    clinic: str
+    default_region: str
+    crisis_phrases: tuple[str, ...]
+
+
+Handler = Callable[[Session, InboundContext, Party, Intent, Message], Sms | None]
+
+
+def _help(session: Session, ctx: InboundContext, party: Party, intent: Intent, message: Message) -> Sms:
+    return templates.help_text(ctx.clinic, party.kind)
+
+
+# Intent -> the operation that owns it. The escalations, dispensing and dose-session issues add
+# ACK/RESOLVE, RECEIVED, HERE/READY/TAKEN/OK/STATUS/SKIP and questionnaire answers here.
+HANDLERS: dict[Kind, Handler] = {
+    Kind.HELP: _help,
+}
+
+
+def sender_phone(raw: str, ctx: InboundContext) -> str | None:
+    try:
+        return normalize_phone(raw, ctx.default_region)
+    except RuleViolation:
+        return None  # a short code or an alphanumeric sender: nobody we know
+
+
+def route(session: Session, ctx: InboundContext, message: Message, *, has_media: bool = False) -> Sms | None:
+    """Act on one stored inbound message; return the reply to send back, if any."""
+    phone = sender_phone(message.from_phone or "", ctx)
+    party = who_is_texting(session, phone) if phone else Party("unknown", message.from_phone or "")
+    intent = parse(message.body)
+    actor = Actor(user_id=party.user_id, role=party.kind, label=f"sms from {party.kind}")
+
+    if intent.kind is Kind.OPT_OUT and phone:
+        consent.set_opted_out(session, actor, phone, True, f"keyword {intent.text.upper()[:20]}")
+        return templates.opted_out(ctx.clinic)
+    if intent.kind is Kind.OPT_IN and phone:
+        consent.set_opted_out(session, actor, phone, False, f"keyword {intent.text.upper()[:20]}")
+        return templates.opted_in(ctx.clinic)
+
+    if intent.kind is Kind.SOS or mentions_crisis(message.body, ctx.crisis_phrases):
+        reason = "sos" if intent.kind is Kind.SOS else "crisis_phrase"
+        raise_safety_alert(session, party, reason, message.id)
+        return templates.sos_reply(ctx.clinic) if reason == "sos" else templates.crisis_reply(ctx.clinic)
+
+    if party.kind == "unknown":
+        log.info("text from an unknown number (message %s)", message.id)
+        return templates.unknown_sender(ctx.clinic)
+    if phone and consent.is_opted_out(session, phone):
+        # They opted out: only HELP is answered until they text START.
+        return templates.help_text(ctx.clinic, party.kind) if intent.kind is Kind.HELP else None
+    if intent.kind is Kind.EMPTY or (has_media and not intent.text):
+        return templates.text_only(ctx.clinic)
+
+    handler = HANDLERS.get(intent.kind)
+    if handler is None:
+        if intent.problem:
+            return templates.malformed_keyword(ctx.clinic, intent.problem)
+        return templates.help_text(ctx.clinic, party.kind)
+    return handler(session, ctx, party, intent, message)

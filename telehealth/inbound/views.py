@@ -1,0 +1,82 @@
+"""Twilio's webhooks: `POST /twilio/sms` (inbound texts) and `POST /twilio/status` (delivery).
+
+Authenticate, store, then parse: the signature is checked before anything is read or written
+(403, nothing stored); the message is stored under its MessageSid (a repeat is answered and not
+acted on twice); only then is it parsed and routed. Replies are TwiML.
+"""
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Response, current_app, request
+from twilio.request_validator import RequestValidator
+from twilio.twiml.messaging_response import MessagingResponse
+
+from telehealth.db import get_session
+from telehealth.errors import NotAllowed
+from telehealth.inbound.router import InboundContext, route, sender_phone
+from telehealth.messaging import dispatcher, outbox
+
+log = logging.getLogger(__name__)
+blueprint = Blueprint("twilio", __name__, url_prefix="/twilio")
+
+
+def signed_url() -> str:
+    """The URL Twilio signed: the public one, not what a TLS-terminating proxy handed us."""
+    base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
+    return base + (request.full_path if request.query_string else request.path)
+
+
+def check_signature() -> None:
+    if not current_app.config["TWILIO_VALIDATE_SIGNATURES"]:
+        return
+    validator = RequestValidator(current_app.config["TWILIO_AUTH_TOKEN"] or "")
+    if not validator.validate(signed_url(), request.form, request.headers.get("X-Twilio-Signature", "")):
+        log.warning("refused a webhook with a missing or wrong signature on %s", request.path)
+        raise NotAllowed("Invalid Twilio signature.", object_type="webhook")
+
+
+def inbound_context() -> InboundContext:
+    config = current_app.config
+    return InboundContext(clinic=config["CLINIC_NAME"], default_region=config["DEFAULT_PHONE_REGION"],
+                          crisis_phrases=tuple(config["CRISIS_PHRASES"]))
+
+
+def twiml(reply_body: str | None = None) -> Response:
+    response = MessagingResponse()
+    if reply_body:
+        response.message(reply_body)
+    return Response(str(response), mimetype="text/xml")
+
+
+@blueprint.post("/sms")
+def inbound_sms() -> Response:
+    check_signature()
+    form = request.form
+    sid = form.get("MessageSid") or form.get("SmsSid") or ""
+    if not sid:
+        return twiml()
+    session = get_session()
+    message = outbox.record_inbound(session, provider_sid=sid[:64], from_phone=form.get("From", ""),
+                                    to_phone=form.get("To", ""), body=form.get("Body", "")[:1600])
+    if message is None:
+        return twiml()  # a repeated delivery: acknowledged, not acted on again
+    ctx = inbound_context()
+    has_media = (form.get("NumMedia") or "0").strip() not in ("", "0")
+    reply = route(session, ctx, message, has_media=has_media)
+    if reply is None:
+        return twiml()
+    phone = sender_phone(message.from_phone or "", ctx) or message.from_phone or ""
+    outbox.record_reply(session, to=phone, sms=reply, patient_id=None)
+    return twiml(reply.body)
+
+
+@blueprint.post("/status")
+def status_callback() -> Response:
+    check_signature()
+    form = request.form
+    code = form.get("ErrorCode") or ""
+    dispatcher.record_status_callback(get_session(), provider_sid=form.get("MessageSid", "")[:64],
+                                      provider_status=form.get("MessageStatus", ""),
+                                      error_code=int(code) if code.isdigit() else None)
+    return Response(status=204)

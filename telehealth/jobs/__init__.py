@@ -1,0 +1,1 @@
+"""The scheduler process: the job list, and the jobs' commit point."""

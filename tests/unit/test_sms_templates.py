@@ -1,0 +1,80 @@
+"""Every SMS template names the clinic, never the drug, a dose or a diagnosis, and fits in two segments."""
+import inspect
+import re
+
+import pytest
+
+from telehealth.inbound.parsing import parse
+from telehealth.messaging import templates
+from telehealth.messaging.templates import Sms, segments
+
+CLINIC = "Lakeside Clinic"
+# Words no SMS may carry (SPEC §6): the drug and its forms, amounts, diagnoses.
+FORBIDDEN = re.compile(r"\b(ketamine|esketamine|spravato|lozenges?|troches?|tablets?|rdt|mg|milligrams?|doses?|"
+                       r"dosing|dosage|depress\w*|ptsd|anxiety|bipolar|psychosis|mania|diagnos\w*|"
+                       r"controlled substance|schedule iii)\b", re.IGNORECASE)
+
+# Sample values for every parameter any template takes.
+SAMPLES = {"clinic": CLINIC, "party_kind": "patient"}
+PROBLEMS = [parse(text).problem for text in ("RECEIVED", "RECEIVED eight", "ACK abc", "RESOLVE 482", "RESOLVE")]
+
+
+def every_rendering() -> list[Sms]:
+    rendered = []
+    for name, function in inspect.getmembers(templates, inspect.isfunction):
+        if function.__module__ != templates.__name__ or name == "segments" or name.startswith("_"):
+            continue
+        parameters = inspect.signature(function).parameters
+        if "problem" in parameters:
+            rendered += [function(CLINIC, problem) for problem in PROBLEMS if problem]
+        elif "party_kind" in parameters:
+            rendered += [function(CLINIC, kind) for kind in ("patient", "sitter", "prescriber", "staff", "unknown")]
+        else:
+            rendered.append(function(**{p: SAMPLES[p] for p in parameters}))
+    return rendered
+
+
+RENDERINGS = every_rendering()
+
+
+def test_every_template_is_covered():
+    assert len({sms.template for sms in RENDERINGS}) >= 8
+    assert all(PROBLEMS), "every malformed keyword explains itself"
+
+
+@pytest.mark.parametrize("sms", RENDERINGS, ids=lambda sms: sms.template)
+def test_every_message_names_the_clinic(sms):
+    assert sms.body.startswith(f"{CLINIC}: ")
+
+
+@pytest.mark.parametrize("sms", RENDERINGS, ids=lambda sms: sms.template)
+def test_no_message_names_the_drug_a_dose_or_a_diagnosis(sms):
+    assert FORBIDDEN.search(sms.body) is None, sms.body
+
+
+@pytest.mark.parametrize("sms", RENDERINGS, ids=lambda sms: sms.template)
+def test_every_message_fits_in_two_segments(sms):
+    assert segments(sms.body) <= 2, (len(sms.body), sms.body)
+
+
+def test_the_forbidden_word_check_can_fail():
+    assert FORBIDDEN.search("Take your 56 mg dose now")
+
+
+def test_crisis_reply_gives_988_and_911():
+    body = templates.crisis_reply(CLINIC).body
+    assert "988" in body and "911" in body
+
+
+@pytest.mark.parametrize("length,expected", [(160, 1), (161, 2), (306, 2), (307, 3)])
+def test_gsm7_segment_edges(length, expected):
+    assert segments("a" * length) == expected
+
+
+@pytest.mark.parametrize("length,expected", [(70, 1), (71, 2), (134, 2), (135, 3)])
+def test_unicode_segment_edges(length, expected):
+    assert segments("ā" * length) == expected  # ā is outside GSM-7: the message goes as UCS-2
+
+
+def test_extended_gsm_characters_count_twice():
+    assert segments("€" * 80) == 1 and segments("€" * 81) == 2
