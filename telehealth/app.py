@@ -57,6 +57,8 @@ def init_config(app: Flask, profile: str | None, overrides: Mapping[str, Any] | 
 
 def init_logging(app: Flask) -> None:
     logging.basicConfig(level=app.config["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # The twilio SDK logs every request's URL and headers at INFO: noise, and the URL names the account.
+    logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
 
 
 def init_security(app: Flask) -> None:

@@ -49,20 +49,24 @@ def twiml(reply_body: str | None = None) -> Response:
     return Response(str(response), mimetype="text/xml")
 
 
+def field(name: str, limit: int) -> str:
+    """A form field as we store it: PostgreSQL text cannot hold NUL, and nothing is unbounded."""
+    return request.form.get(name, "").replace("\x00", "")[:limit]
+
+
 @blueprint.post("/sms")
 def inbound_sms() -> Response:
     check_signature()
-    form = request.form
-    sid = form.get("MessageSid") or form.get("SmsSid") or ""
+    sid = field("MessageSid", 64) or field("SmsSid", 64)
     if not sid:
         return twiml()
     session = get_session()
-    message = outbox.record_inbound(session, provider_sid=sid[:64], from_phone=form.get("From", ""),
-                                    to_phone=form.get("To", ""), body=form.get("Body", "")[:1600])
+    message = outbox.record_inbound(session, provider_sid=sid, from_phone=field("From", 32),
+                                    to_phone=field("To", 32), body=field("Body", 1600))
     if message is None:
         return twiml()  # a repeated delivery: acknowledged, not acted on again
     ctx = inbound_context()
-    has_media = (form.get("NumMedia") or "0").strip() not in ("", "0")
+    has_media = field("NumMedia", 4).strip() not in ("", "0")
     reply = route(session, ctx, message, has_media=has_media)
     if reply is None:
         return twiml()
@@ -74,9 +78,8 @@ def inbound_sms() -> Response:
 @blueprint.post("/status")
 def status_callback() -> Response:
     check_signature()
-    form = request.form
-    code = form.get("ErrorCode") or ""
-    dispatcher.record_status_callback(get_session(), provider_sid=form.get("MessageSid", "")[:64],
-                                      provider_status=form.get("MessageStatus", ""),
+    code = field("ErrorCode", 9)
+    dispatcher.record_status_callback(get_session(), provider_sid=field("MessageSid", 64),
+                                      provider_status=field("MessageStatus", 20),
                                       error_code=int(code) if code.isdigit() else None)
     return Response(status=204)
