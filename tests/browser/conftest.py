@@ -6,9 +6,12 @@ the rollback-per-test connection of the other tests does not apply here).
 from __future__ import annotations
 
 import threading
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import pytest
+from flask import Flask
 from werkzeug.serving import make_server
 
 from telehealth import migrate
@@ -22,21 +25,34 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--no-first-run", "--disable-sync", "--disable-quic"]
 
 
-@pytest.fixture(scope="session")
-def live_server(tmp_path_factory):
-    url = f"sqlite:///{tmp_path_factory.mktemp('browser') / 'browser.sqlite3'}"
+@contextmanager
+def serving(profile: str, database_file: Path, **overrides) -> Iterator[tuple[Flask, str]]:
+    """Migrate a fresh SQLite file, load the demo clinic, and serve the app on a free loopback port."""
+    url = f"sqlite:///{database_file}"
     migrate.upgrade(url)
     port = free_port()
-    app = create_app("testing", overrides={"DATABASE_URL": url, "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}"})
+    base_url = f"http://127.0.0.1:{port}"
+    app = create_app(profile, overrides={"DATABASE_URL": url, "PUBLIC_BASE_URL": base_url, **overrides})
     with app.app_context():
         seed(get_session(), app.extensions["account_policy"])
         get_session().commit()
     server = make_server("127.0.0.1", port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{port}"
-    server.shutdown()
-    database(app).engine.dispose()
+    try:
+        yield app, base_url
+    finally:
+        server.shutdown()
+        scheduler = app.extensions.get("in_process_scheduler")
+        if scheduler is not None:
+            scheduler.shutdown(wait=True)
+        database(app).engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory):
+    with serving("testing", tmp_path_factory.mktemp("browser") / "browser.sqlite3") as (_app, base_url):
+        yield base_url
 
 
 @pytest.fixture(scope="session")

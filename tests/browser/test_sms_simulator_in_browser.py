@@ -1,14 +1,8 @@
 """The demo's SMS simulator in a real browser, with the scheduler's jobs running in the web process."""
-import threading
-
 import pytest
-from werkzeug.serving import make_server
 
-from telehealth import migrate
-from telehealth.app import create_app
-from telehealth.db import database, get_session
-from telehealth.demo import seed
-from tests.conftest import free_port
+from telehealth.db import get_session
+from tests.browser.conftest import serving
 
 pytestmark = pytest.mark.browser
 
@@ -16,23 +10,8 @@ pytestmark = pytest.mark.browser
 @pytest.fixture
 def demo_server(tmp_path):
     """The embedded default as scripts/demo runs it: development profile, console SMS, jobs in-process."""
-    url = f"sqlite:///{tmp_path / 'demo.sqlite3'}"
-    migrate.upgrade(url)
-    port = free_port()
-    app = create_app("development", overrides={"DATABASE_URL": url, "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
-                                                "SMS_DISPATCH_INTERVAL_SECONDS": 0.2})
-    with app.app_context():
-        seed(get_session(), app.extensions["account_policy"])
-        get_session().commit()
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield app, f"http://127.0.0.1:{port}"
-    server.shutdown()
-    scheduler = app.extensions.get("in_process_scheduler")
-    if scheduler is not None:
-        scheduler.shutdown(wait=True)
-    database(app).engine.dispose()
+    with serving("development", tmp_path / "demo.sqlite3", SMS_DISPATCH_INTERVAL_SECONDS=0.2) as served:
+        yield served
 
 
 def test_texting_help_as_a_demo_patient_shows_the_reply_on_their_phone(page, demo_server):
