@@ -20,6 +20,7 @@ def create_app(profile: str | None = None, overrides: Mapping[str, Any] | None =
     init_config(app, profile, overrides)
     init_logging(app)
     init_db(app)
+    init_rooms(app)
     init_security(app)
     register_web(app)
     register_api(app)
@@ -59,6 +60,15 @@ def init_logging(app: Flask) -> None:
     logging.basicConfig(level=app.config["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # The twilio SDK logs every request's URL and headers at INFO: noise, and the URL names the account.
     logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
+
+
+def init_rooms(app: Flask) -> None:
+    """Connect the rooms that take part in sending: an escalation's pages are its own business."""
+    from telehealth.escalations import operations as escalations
+    from telehealth.messaging import hooks
+
+    hooks.on_permanent_failure(escalations.OWNER, escalations.page_failed)
+    hooks.on_still_wanted(escalations.OWNER, escalations.page_still_wanted)
 
 
 def init_security(app: Flask) -> None:

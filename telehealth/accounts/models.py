@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import enum
-from datetime import date, datetime
+from datetime import date, datetime, time
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -45,6 +45,11 @@ class User(Base):
     login_id: Mapped[str] = mapped_column(sa.String(43), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Prescribers on call are paged by urgent and high escalations after a while (SPEC §5).
+    # Optional hours, in the clinic's time zone; a span may cross midnight.
+    on_call: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    on_call_from: Mapped[time | None]
+    on_call_until: Mapped[time | None]
 
     patient: Mapped["Patient | None"] = relationship(back_populates="user", foreign_keys="Patient.user_id")
 

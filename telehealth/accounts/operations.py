@@ -36,13 +36,15 @@ def ensure_phone_free(session: Session, phone: str, field: str = "phone") -> Non
 
 @dataclass(frozen=True)
 class Party:
-    """Who is texting us. `kind` is patient, sitter, prescriber, staff or unknown."""
+    """Who is texting us. `kind` is patient, sitter, prescriber, staff or unknown; `role` is the
+    user's role for people with an account."""
 
     kind: str
     phone: str
     user_id: int | None = None
     patient_id: int | None = None
     sitter_id: int | None = None
+    role: str | None = None
 
 
 def who_is_texting(session: Session, phone: str) -> Party:
@@ -50,9 +52,9 @@ def who_is_texting(session: Session, phone: str) -> Party:
     user = session.scalar(sa.select(User).where(User.phone == phone, User.active.is_(True)))
     if user is not None:
         if user.role is Role.PATIENT and user.patient is not None:
-            return Party("patient", phone, user_id=user.id, patient_id=user.patient.id)
+            return Party("patient", phone, user_id=user.id, patient_id=user.patient.id, role=user.role.value)
         kind = "prescriber" if user.role is Role.PRESCRIBER else "staff"
-        return Party(kind, phone, user_id=user.id)
+        return Party(kind, phone, user_id=user.id, role=user.role.value)
     sitter = session.scalar(sa.select(Sitter).where(Sitter.phone == phone, Sitter.active.is_(True)))
     if sitter is not None:
         return Party("sitter", phone, sitter_id=sitter.id, patient_id=sitter.patient_id)

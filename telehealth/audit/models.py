@@ -31,6 +31,15 @@ class AuditAction(enum.Enum):
     SMS_OPTED_IN = "sms.opted_in"
     SMS_FAILED = "sms.failed"
     SAFETY_ALERT = "safety.alert"
+    ESCALATION_OPENED = "escalation.opened"
+    ESCALATION_RETRIGGERED = "escalation.retriggered"
+    ESCALATION_SEVERITY_RAISED = "escalation.severity_raised"
+    ESCALATION_PAGED = "escalation.paged"
+    ESCALATION_PAGE_FAILED = "escalation.page_failed"
+    ESCALATION_ACKNOWLEDGED = "escalation.acknowledged"
+    ESCALATION_RESOLVED = "escalation.resolved"
+    ESCALATION_LIST_READ = "escalation.list_read"
+    ESCALATION_READ = "escalation.read"
 
 
 class AuditEvent(Base):

@@ -15,10 +15,11 @@ from sqlalchemy.orm import Session
 
 from telehealth.accounts.operations import Party, who_is_texting
 from telehealth.accounts.rules import normalize_phone
-from telehealth.actor import Actor
 from telehealth.errors import RuleViolation
+from telehealth.escalations.operations import EscalationSettings
+from telehealth.escalations.rules import Reason
+from telehealth.inbound import alerts
 from telehealth.inbound.parsing import Intent, Kind, mentions_crisis, parse
-from telehealth.inbound.safety import raise_safety_alert
 from telehealth.messaging import consent, templates
 from telehealth.messaging.models import Message
 from telehealth.messaging.templates import Sms
@@ -33,6 +34,7 @@ class InboundContext:
     clinic: str
     default_region: str
     crisis_phrases: tuple[str, ...]
+    escalations: EscalationSettings
 
 
 Handler = Callable[[Session, InboundContext, Party, Intent, Message], Sms | None]
@@ -46,7 +48,11 @@ def _help(session: Session, ctx: InboundContext, party: Party, intent: Intent, m
 # ACK/RESOLVE, RECEIVED, HERE/READY/TAKEN/OK/STATUS/SKIP and questionnaire answers here.
 HANDLERS: dict[Kind, Handler] = {
     Kind.HELP: _help,
+    Kind.ACK: alerts.acknowledge_by_sms,
+    Kind.RESOLVE: alerts.resolve_by_sms,
 }
+# Words that only staff may use; anyone else gets HELP.
+STAFF_ONLY = {Kind.ACK, Kind.RESOLVE}
 
 
 def sender_phone(raw: str, ctx: InboundContext) -> str | None:
@@ -61,19 +67,23 @@ def route(session: Session, ctx: InboundContext, message: Message, *, has_media:
     phone = sender_phone(message.from_phone or "", ctx)
     party = who_is_texting(session, phone) if phone else Party("unknown", message.from_phone or "")
     intent = parse(message.body)
-    actor = Actor(user_id=party.user_id, role=party.kind, label=f"sms from {party.kind}")
+    actor = alerts.actor_of(party)
 
     if intent.kind is Kind.OPT_OUT and phone:
-        consent.set_opted_out(session, actor, phone, True, f"keyword {intent.text.upper()[:20]}")
+        if consent.set_opted_out(session, actor, phone, True, f"keyword {intent.text.upper()[:20]}"):
+            alerts.raise_opt_out_escalation(session, ctx, party, message)
         return templates.opted_out(ctx.clinic)
     if intent.kind is Kind.OPT_IN and phone:
         consent.set_opted_out(session, actor, phone, False, f"keyword {intent.text.upper()[:20]}")
         return templates.opted_in(ctx.clinic)
 
-    if intent.kind is Kind.SOS or mentions_crisis(message.body, ctx.crisis_phrases):
-        reason = "sos" if intent.kind is Kind.SOS else "crisis_phrase"
-        raise_safety_alert(session, party, reason, message.id)
-        return templates.sos_reply(ctx.clinic) if reason == "sos" else templates.crisis_reply(ctx.clinic)
+    # Crisis words count from patients, sitters and strangers; a prescriber's RESOLVE note that
+    # mentions "chest pain" is a report, not a crisis.
+    crisis = party.kind in ("patient", "sitter", "unknown") and mentions_crisis(message.body, ctx.crisis_phrases)
+    if intent.kind is Kind.SOS or crisis:
+        reason = Reason.SOS if intent.kind is Kind.SOS else Reason.CRISIS_PHRASE
+        alerts.raise_safety_alert(session, ctx, party, reason, message)
+        return templates.sos_reply(ctx.clinic) if reason is Reason.SOS else templates.crisis_reply(ctx.clinic)
 
     if party.kind == "unknown":
         log.info("text from an unknown number (message %s)", message.id)
@@ -85,6 +95,8 @@ def route(session: Session, ctx: InboundContext, message: Message, *, has_media:
         return templates.text_only(ctx.clinic)
 
     handler = HANDLERS.get(intent.kind)
+    if intent.kind in STAFF_ONLY and party.kind not in ("prescriber", "staff"):
+        handler = None
     if handler is None:
         if intent.problem:
             return templates.malformed_keyword(ctx.clinic, intent.problem)

@@ -14,6 +14,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 
 from telehealth.db import get_session
 from telehealth.errors import NotAllowed
+from telehealth.escalations.operations import EscalationSettings
 from telehealth.inbound.router import InboundContext, route, sender_phone
 from telehealth.messaging import dispatcher, outbox
 
@@ -39,7 +40,8 @@ def check_signature() -> None:
 def inbound_context() -> InboundContext:
     config = current_app.config
     return InboundContext(clinic=config["CLINIC_NAME"], default_region=config["DEFAULT_PHONE_REGION"],
-                          crisis_phrases=tuple(config["CRISIS_PHRASES"]))
+                          crisis_phrases=tuple(config["CRISIS_PHRASES"]),
+                          escalations=EscalationSettings.from_config(config))
 
 
 def twiml(reply_body: str | None = None) -> Response:

@@ -17,6 +17,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
 
 from telehealth import clock
+from telehealth.escalations.jobs import advance_escalations
 from telehealth.jobs.runner import run_job
 from telehealth.messaging.jobs import dispatch_outbox
 
@@ -30,6 +31,7 @@ class Job:
 
 JOBS = [
     Job("dispatch_outbox", dispatch_outbox, "SMS_DISPATCH_INTERVAL_SECONDS"),
+    Job("advance_escalations", advance_escalations, "ESCALATION_TICK_SECONDS"),
 ]
 
 

@@ -23,7 +23,7 @@ from telehealth.audit.models import AuditAction
 from telehealth.audit.operations import record
 from telehealth.messaging import consent
 from telehealth.messaging.backends import SendError, SendResult
-from telehealth.messaging.hooks import report_permanent_failure
+from telehealth.messaging.hooks import report_permanent_failure, still_wanted
 from telehealth.messaging.models import Direction, Message, MessageStatus
 
 log = logging.getLogger(__name__)
@@ -141,15 +141,22 @@ def fail_permanently(session: Session, message: Message, status: MessageStatus =
     report_permanent_failure(session, message)
 
 
-def refuse_if_opted_out(session: Session, claimed: Claimed) -> bool:
-    """Nothing goes to a number that opted out: such a message fails without a network call."""
-    if not consent.is_opted_out(session, claimed.to):
+def refuse_if_unwanted(session: Session, claimed: Claimed) -> bool:
+    """Last look before the network call. Nothing goes to a number that opted out (the message
+    fails without a call), and nothing its owner no longer wants (it is cancelled)."""
+    opted_out = consent.is_opted_out(session, claimed.to)
+    message = session.get(Message, claimed.id)
+    if not opted_out and (message is None or still_wanted(session, message)):
         return False
     message = _still_ours(session, claimed)
     if message is not None:
-        message.error_code, message.last_error = OPTED_OUT_ERROR, "the recipient has opted out"
         message.lease_until = None
-        fail_permanently(session, message)
+        if opted_out:
+            message.error_code, message.last_error = OPTED_OUT_ERROR, "the recipient has opted out"
+            fail_permanently(session, message)
+        else:
+            message.status, message.next_attempt_at, message.updated_at = MessageStatus.CANCELLED, None, clock.now()
+            message.last_error = "no longer needed"
     return True
 
 

@@ -36,8 +36,8 @@ def dispatch_outbox(job, *, backend: SmsBackend | None = None, rng: random.Rando
             break
         for claimed in batch:
             with job.transaction() as session:
-                if dispatcher.refuse_if_opted_out(session, claimed):
-                    tally["failed"] += 1
+                if dispatcher.refuse_if_unwanted(session, claimed):
+                    tally["not sent"] += 1
                     continue
             try:
                 result = backend.send(to=claimed.to, body=claimed.body, status_callback=policy.status_callback_url)

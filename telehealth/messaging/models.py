@@ -22,11 +22,12 @@ class MessageStatus(enum.Enum):
     UNDELIVERED = "undelivered"
     FAILED = "failed"
     RECEIVED = "received"        # inbound
+    CANCELLED = "cancelled"      # withdrawn before it left: no longer needed (say, an acknowledged page)
 
     @property
     def rank(self) -> int:
         """Statuses only move forward: a late or repeated callback never moves one back."""
-        return {"queued": 0, "sending": 1, "sent": 2}.get(self.value, 3)
+        return {"queued": 0, "sending": 1, "sent": 2}.get(self.value, 3)  # the rest are final
 
     @property
     def is_final(self) -> bool:

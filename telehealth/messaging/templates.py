@@ -85,3 +85,24 @@ def text_only(clinic: str) -> Sms:
 
 def malformed_keyword(clinic: str, problem: str) -> Sms:
     return _sms("malformed_keyword", clinic, problem)
+
+
+def page(clinic: str, *, number: int, severity: str, reason: str, initials: str, dose_number: int | None) -> Sms:
+    """An escalation page: minimum necessary (SPEC §5): number, severity, reason, initials, session."""
+    session = f", session {dose_number}" if dose_number else ""
+    return _sms("page", clinic, f"Alert {number} {severity.upper()}: {reason}. Patient {initials}{session}. "
+                                f"Reply ACK {number} to acknowledge.")
+
+
+def acknowledged(clinic: str, number: int) -> Sms:
+    return _sms("acknowledged", clinic, f"Alert {number} acknowledged; paging stopped. Resolve it on the "
+                                        f"dashboard or text RESOLVE {number} and a note.")
+
+
+def resolved(clinic: str, number: int, outcome: str) -> Sms:
+    return _sms("resolved", clinic, f"Alert {number} resolved ({outcome}).")
+
+
+def alert_problem(clinic: str, problem: str) -> Sms:
+    """Why an ACK or RESOLVE by text did nothing, and what to send instead."""
+    return _sms("alert_problem", clinic, problem)

@@ -81,7 +81,7 @@ def test_who_is_texting_finds_patients_sitters_prescribers_and_strangers(make, s
                                  phone="201-555-0180", relationship_to_patient="friend")
     pharmacist = make.user(Role.PHARMACIST, phone="+12015550181")
     assert accounts.who_is_texting(session, patient.phone) == accounts.Party(
-        "patient", patient.phone, user_id=patient.user_id, patient_id=patient.id)
+        "patient", patient.phone, user_id=patient.user_id, patient_id=patient.id, role="patient")
     assert accounts.who_is_texting(session, "+12015550180") == accounts.Party(
         "sitter", "+12015550180", sitter_id=sitter.id, patient_id=patient.id)
     assert accounts.who_is_texting(session, prescriber.phone).kind == "prescriber"

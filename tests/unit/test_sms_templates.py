@@ -4,6 +4,7 @@ import re
 
 import pytest
 
+from telehealth.escalations.rules import Outcome, Reason
 from telehealth.inbound.parsing import parse
 from telehealth.messaging import templates
 from telehealth.messaging.templates import Sms, segments
@@ -14,9 +15,12 @@ FORBIDDEN = re.compile(r"\b(ketamine|esketamine|spravato|lozenges?|troches?|tabl
                        r"dosing|dosage|depress\w*|ptsd|anxiety|bipolar|psychosis|mania|diagnos\w*|"
                        r"controlled substance|schedule iii)\b", re.IGNORECASE)
 
-# Sample values for every parameter any template takes.
-SAMPLES = {"clinic": CLINIC, "party_kind": "patient"}
+# Sample values for every parameter any template takes, at their longest.
+SAMPLES = {"clinic": CLINIC, "party_kind": "patient", "number": 9_999_999, "severity": "moderate",
+           "initials": "ABC", "dose_number": 12}
 PROBLEMS = [parse(text).problem for text in ("RECEIVED", "RECEIVED eight", "ACK abc", "RESOLVE 482", "RESOLVE")]
+# Values that take turns: each is rendered once per entry.
+VARIANTS = {"reason": [reason.label for reason in Reason], "outcome": [outcome.label for outcome in Outcome]}
 
 
 def every_rendering() -> list[Sms]:
@@ -30,7 +34,13 @@ def every_rendering() -> list[Sms]:
         elif "party_kind" in parameters:
             rendered += [function(CLINIC, kind) for kind in ("patient", "sitter", "prescriber", "staff", "unknown")]
         else:
-            rendered.append(function(**{p: SAMPLES[p] for p in parameters}))
+            varying = [p for p in parameters if p in VARIANTS]
+            values = VARIANTS[varying[0]] if varying else [None]
+            for value in values:
+                arguments = {p: SAMPLES[p] for p in parameters if p not in VARIANTS}
+                if varying:
+                    arguments[varying[0]] = value
+                rendered.append(function(**arguments))
     return rendered
 
 

@@ -1,0 +1,1 @@
+"""Escalations: severity policy, paging until a human acknowledges, acknowledgement, resolution."""
