@@ -15,6 +15,7 @@ from telehealth.accounts.policy import AccountPolicy
 from telehealth.actor import Actor
 from telehealth.db import get_session
 from telehealth.errors import DomainError
+from telehealth.escalations.operations import EscalationSettings
 
 
 def register_commands(app: Flask) -> None:
@@ -104,7 +105,7 @@ def seed_demo(as_json: bool) -> None:
     if current_app.config["PROFILE"] == "production":
         raise click.ClickException("seed-demo refuses to run in production")
     session = get_session()
-    summary = seed(session, _policy())
+    summary = seed(session, _policy(), EscalationSettings.from_config(current_app.config))
     session.commit()
     if as_json:
         click.echo(json.dumps(summary, indent=2))

@@ -1,7 +1,7 @@
 """The demo clinic: invented people, fictional 555-01xx phone numbers, one known password.
 
 `seed()` is idempotent: it creates what is missing and never changes what is there, so a second
-run changes nothing. Later issues add prescriptions, sessions and escalations here.
+run changes nothing. Later issues add prescriptions and dose sessions here.
 """
 from __future__ import annotations
 
@@ -16,6 +16,10 @@ from telehealth.accounts import operations as accounts
 from telehealth.accounts.models import Patient, PatientStatus, Role, Sitter, User
 from telehealth.accounts.policy import AccountPolicy
 from telehealth.actor import Actor
+from telehealth.escalations import operations as escalations
+from telehealth.escalations.models import Escalation
+from telehealth.escalations.operations import EscalationSettings
+from telehealth.escalations.rules import Reason, Severity
 
 # A demo password, printed by seed-demo and in the README. Demo data only: never production.
 DEMO_PASSWORD = "demo-clinic-2026"
@@ -44,7 +48,7 @@ def _email(login: str) -> str:
     return f"{login}@{DOMAIN}"
 
 
-def seed(session: Session, policy: AccountPolicy) -> dict[str, Any]:
+def seed(session: Session, policy: AccountPolicy, escalation_settings: EscalationSettings) -> dict[str, Any]:
     actor = Actor.system("seed-demo")
     created = False
 
@@ -78,7 +82,21 @@ def seed(session: Session, policy: AccountPolicy) -> dict[str, Any]:
             sitter.phone_verified_at = sitter.consent_at = clock.now()
             created = True
     session.flush()
+    created |= _seed_escalations(session, actor, escalation_settings, user_by_login)
     return summary(session, created)
+
+
+def _seed_escalations(session: Session, actor: Actor, settings: EscalationSettings, user_by_login) -> bool:  # noqa: ANN001
+    """So the dashboard is not empty: an open urgent alert, and an acknowledged moderate one."""
+    if session.scalar(sa.select(sa.func.count()).select_from(Escalation)):
+        return False
+    jordan, sam, raman = user_by_login("jordan.lee").patient, user_by_login("sam.rivera").patient, user_by_login("raman")
+    escalations.raise_escalation(session, actor, settings, patient_id=jordan.id, reason=Reason.SOS,
+                                 severity=Severity.URGENT, sender="sitter")
+    held = escalations.raise_escalation(session, actor, settings, patient_id=sam.id, reason=Reason.PRE_DOSE_HOLD,
+                                        severity=Severity.MODERATE, finding="blood pressure at the hold threshold")
+    escalations.acknowledge(session, Actor.for_user(raman), held.id, channel="web")
+    return True
 
 
 def summary(session: Session, created: bool) -> dict[str, Any]:
@@ -96,4 +114,7 @@ def summary(session: Session, created: bool) -> dict[str, Any]:
         } for u in users],
         "sitters": [{"id": s.id, "name": s.full_name, "phone": s.phone, "patient_id": s.patient_id}
                     for s in sitters],
+        "escalations": [{"id": e.id, "patient_id": e.patient_id, "reason": e.reason.value,
+                         "severity": e.severity.value, "state": e.state.value}
+                        for e in session.scalars(sa.select(Escalation).order_by(Escalation.id))],
     }

@@ -192,3 +192,11 @@ def scratch_database_url(empty_database_url):
     """A fresh database with the schema migrated to the newest revision."""
     migrate.upgrade(empty_database_url)
     return empty_database_url
+
+
+@pytest.fixture
+def committed_app(scratch_database_url):
+    """An app on its own fresh database, where commits are real: for concurrency tests."""
+    app = create_app("testing", overrides={"DATABASE_URL": scratch_database_url})
+    yield app
+    database(app).engine.dispose()

@@ -56,3 +56,9 @@ def test_the_demo_prescriber_can_log_in_with_the_printed_password(app, client, s
     response = log_in(client, "raman@lakeside.example.org", "demo-clinic-2026")
     assert response.status_code == 302
     assert "Jordan Lee" in client.get("/patients").get_data(as_text=True)
+
+
+def test_the_demo_has_an_open_urgent_and_an_acknowledged_escalation(app, session):
+    data = json.loads(run(app, "--json").stdout)
+    assert {(e["severity"], e["state"]) for e in data["escalations"]} == {("urgent", "open"),
+                                                                         ("moderate", "acknowledged")}

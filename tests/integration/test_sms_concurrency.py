@@ -11,7 +11,6 @@ import pytest
 import sqlalchemy as sa
 
 from telehealth.accounts.models import Role
-from telehealth.app import create_app
 from telehealth.audit.models import AuditAction, AuditEvent
 from telehealth.db import database
 from telehealth.messaging import outbox
@@ -22,13 +21,6 @@ from tests.fakes.twilio_server import ACCOUNT_SID, AUTH_TOKEN, fake_twilio  # no
 from tests.flows.sms import reply_of, text_in
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def committed_app(scratch_database_url):
-    app = create_app("testing", overrides={"DATABASE_URL": scratch_database_url})
-    yield app
-    database(app).engine.dispose()
 
 
 def count(session, model, *where) -> int:
