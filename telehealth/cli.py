@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from datetime import time
 
 import click
 import sqlalchemy as sa
@@ -75,6 +76,31 @@ def users_create(email: str, full_name: str, role: str, phone: str | None, passw
         _fail(error)
     session.commit()
     click.echo(f"created {user.role.value} {user.email} (id {user.id})")
+
+
+@users_group.command("on-call")
+@click.argument("email")
+@click.option("--off", is_flag=True, help="Take the prescriber off call")
+@click.option("--hours", default=None, metavar="HH:MM-HH:MM",
+              help="Daily hours in the clinic's time zone (may cross midnight); always, when not given")
+def users_on_call(email: str, off: bool, hours: str | None) -> None:
+    """Put a prescriber on call (or --off): urgent and high escalations page them after a while."""
+    session = get_session()
+    user = session.scalar(sa.select(User).where(User.email == email.strip().lower()))
+    if user is None:
+        raise click.ClickException(f"no account with email {email}")
+    starts = ends = None
+    if hours:
+        try:
+            starts, ends = (time.fromisoformat(part.strip()) for part in hours.split("-", 1))
+        except ValueError:
+            raise click.ClickException("give --hours as HH:MM-HH:MM, for example 18:00-08:00") from None
+    try:
+        accounts.set_on_call(session, Actor.system("cli"), user, not off, starts=starts, ends=ends)
+    except DomainError as error:
+        _fail(error)
+    session.commit()
+    click.echo(f"{user.email} is {'off call' if off else 'on call'}" + (f" {hours}" if hours and not off else ""))
 
 
 @users_group.command("create-token")

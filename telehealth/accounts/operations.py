@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -119,6 +119,23 @@ def set_password(session: Session, actor: Actor, policy: AccountPolicy, user: Us
     user.password_hash = policy.hash_password(password)
     user.login_id = new_login_id()  # ends every other session
     record(session, actor, AuditAction.PASSWORD_CHANGED, object_type="user", object_id=user.id)
+
+
+def set_on_call(session: Session, actor: Actor, user: User, on_call: bool, *, starts: time | None = None,
+                ends: time | None = None) -> None:
+    """Flag a prescriber on call (urgent and high escalations reach them after a while), with
+    optional daily hours in the clinic's time zone."""
+    if actor.role not in ("admin", "system") and actor.user_id != user.id:
+        raise NotAllowed("Only an administrator or the prescriber sets on-call.", object_type="user",
+                         object_id=user.id)
+    if user.role is not Role.PRESCRIBER:
+        raise RuleViolation("Only prescribers go on call.", {"role": ["This account is not a prescriber."]})
+    if (starts is None) != (ends is None):
+        raise RuleViolation("Give both on-call hours or neither.", {"hours": ["Give a start and an end."]})
+    user.on_call, user.on_call_from, user.on_call_until = on_call, starts, ends
+    record(session, actor, AuditAction.ON_CALL_CHANGED, object_type="user", object_id=user.id,
+           details={"on_call": on_call, "from": starts.isoformat() if starts else None,
+                    "until": ends.isoformat() if ends else None})
 
 
 def user_by_login_id(session: Session, login_id: str) -> User | None:

@@ -21,6 +21,7 @@ class AuditAction(enum.Enum):
     USER_CREATED = "user.created"
     USER_DEACTIVATED = "user.deactivated"
     PASSWORD_CHANGED = "user.password_changed"
+    ON_CALL_CHANGED = "user.on_call_changed"
     API_TOKEN_CREATED = "api_token.created"
     API_TOKEN_REVOKED = "api_token.revoked"
     PATIENT_CREATED = "patient.created"

@@ -125,3 +125,25 @@ def test_the_cli_explains_bad_input(app, session):
     assert result.exit_code != 0
     assert "email" in result.output and "role" in result.output and "password" in result.output
     assert user_count(session) == 0
+
+
+def test_the_cli_puts_a_prescriber_on_call_with_hours_that_cross_midnight(app, make, session):
+    from datetime import time
+    prescriber = make.user(Role.PRESCRIBER)
+    result = app.test_cli_runner().invoke(args=["users", "on-call", prescriber.email, "--hours", "18:00-08:00"])
+    assert result.exit_code == 0, result.output
+    session.expire_all()
+    user = session.get(User, prescriber.id)
+    assert user.on_call and (user.on_call_from, user.on_call_until) == (time(18, 0), time(8, 0))
+    assert session.scalar(sa.select(AuditEvent.action).where(AuditEvent.object_id == str(user.id))
+                          .order_by(AuditEvent.id.desc())) == "user.on_call_changed"
+
+
+def test_only_prescribers_go_on_call_and_hours_must_parse(app, make, session):
+    pharmacist = make.user(Role.PHARMACIST)
+    assert app.test_cli_runner().invoke(args=["users", "on-call", pharmacist.email]).exit_code != 0
+    prescriber = make.user(Role.PRESCRIBER)
+    result = app.test_cli_runner().invoke(args=["users", "on-call", prescriber.email, "--hours", "evenings"])
+    assert result.exit_code != 0 and "HH:MM-HH:MM" in result.output
+    session.expire_all()
+    assert session.get(User, prescriber.id).on_call is False
