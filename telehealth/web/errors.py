@@ -81,8 +81,9 @@ def handle_http_exception(error: HTTPException) -> Response:
         errors = next(iter(errors.values()))
     message = data.get("message") or (error.description if status != 422 else "The request has invalid fields.")
     response = error_response(status, message, errors, data.get("headers"))
-    if status == 405 and error.get_response().headers.get("Allow"):
-        response.headers["Allow"] = error.get_response().headers["Allow"]
+    allow = error.get_response().headers.get("Allow") if status == 405 else None
+    if allow:
+        response.headers["Allow"] = allow  # flask-smorest's own handler drops it
     return response
 
 
