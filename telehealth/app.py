@@ -92,6 +92,7 @@ def init_security(app: Flask) -> None:
 
 def register_web(app: Flask) -> None:
     from telehealth.accounts.views import blueprint as accounts_pages
+    from telehealth.escalations.views import blueprint as escalation_pages
     from telehealth.inbound.views import blueprint as twilio_webhooks
     from telehealth.web.errors import register_error_handlers
     from telehealth.web.templating import init_templating
@@ -101,6 +102,7 @@ def register_web(app: Flask) -> None:
     init_templating(app)
     app.register_blueprint(home_pages)
     app.register_blueprint(accounts_pages)
+    app.register_blueprint(escalation_pages)
     app.register_blueprint(twilio_webhooks)
     # Twilio's webhooks are authenticated by their signature instead of a CSRF token.
     csrf.exempt(twilio_webhooks)
@@ -112,13 +114,16 @@ def register_web(app: Flask) -> None:
 
 def register_api(app: Flask) -> None:
     from telehealth.accounts.api import blueprint as accounts_api
+    from telehealth.escalations.api import blueprint as escalations_api
     from telehealth.web.errors import ClinicApi
 
     api = ClinicApi(app, spec_kwargs={"components": {"securitySchemes": {
         "bearer": {"type": "http", "scheme": "bearer"}}}, "security": [{"bearer": []}]})
     api.register_blueprint(accounts_api)
+    api.register_blueprint(escalations_api)
     # The API authenticates with bearer tokens, never cookies, so cross-site forgery cannot ride on it.
     csrf.exempt(accounts_api)
+    csrf.exempt(escalations_api)
 
 
 def init_jobs(app: Flask) -> None:

@@ -25,6 +25,9 @@ from telehealth.actor import Actor
 from telehealth.app import create_app
 from telehealth.db import create_engine, database
 
+# The fake Twilio REST server's fixture (`fake_twilio`), for every test module.
+pytest_plugins = ["tests.fakes.twilio_server"]
+
 START = datetime(2026, 11, 20, 15, 0, tzinfo=timezone.utc)
 PASSWORD = "correct horse battery"
 

@@ -17,6 +17,8 @@ from telehealth.audit.models import AuditAction
 from telehealth.audit.operations import record
 from telehealth.db import get_session
 from telehealth.errors import NotFound, RuleViolation
+from telehealth.escalations.operations import list_escalations
+from telehealth.escalations.rules import State
 from telehealth.web.auth import account_policy, acting_user, client_address, current_actor, login_required
 
 blueprint = Blueprint("accounts", __name__)
@@ -172,7 +174,8 @@ def patient_list() -> str:
 @login_required(Role.PRESCRIBER, Role.COMPLIANCE)
 def patient_record(patient_id: int) -> str:
     patient = accounts.read_patient_record(get_session(), current_actor(), patient_id)
-    return render_template("accounts/patient_record.html", patient=patient)
+    alerts = list_escalations(get_session(), current_actor(), patient_id=patient.id, states=list(State))
+    return render_template("accounts/patient_record.html", patient=patient, escalations=alerts)
 
 
 @blueprint.get("/me")

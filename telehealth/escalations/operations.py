@@ -216,14 +216,19 @@ def paged_user_ids(session: Session, escalation_id: int) -> set[int]:
         EscalationEvent.escalation_id == escalation_id, EscalationEvent.kind == EventKind.PAGED)))
 
 
+def may_act_on(session: Session, actor: Actor, escalation: Escalation) -> bool:
+    """May this actor acknowledge and resolve it (so a page shows them the forms)?"""
+    return rules.may_act(actor.role, actor.user_id, care_team=_care_team(escalation),
+                         paged=paged_user_ids(session, escalation.id), compliance=escalation.is_compliance)
+
+
 def _for_action(session: Session, actor: Actor, escalation_id: int) -> Escalation:
     escalation = session.get(Escalation, escalation_id, with_for_update=True)
     if escalation is None:
         raise NotFound(f"No alert {escalation_id}.")
-    paged = paged_user_ids(session, escalation.id)
-    if not rules.may_act(actor.role, actor.user_id, care_team=_care_team(escalation), paged=paged,
-                         compliance=escalation.is_compliance):
-        readable = rules.may_read(actor.role, actor.user_id, care_team=_care_team(escalation), paged=paged)
+    if not may_act_on(session, actor, escalation):
+        readable = rules.may_read(actor.role, actor.user_id, care_team=_care_team(escalation),
+                                  paged=paged_user_ids(session, escalation.id))
         raise NotAllowed(f"Alert {escalation_id} is not yours to act on.", object_type="escalation",
                          object_id=escalation_id, patient_id=escalation.patient_id, hide_existence=not readable)
     return escalation
@@ -253,6 +258,7 @@ def acknowledge(session: Session, actor: Actor, escalation_id: int, *, channel: 
 
 def resolve(session: Session, actor: Actor, escalation_id: int, *, outcome: Outcome | str, note: str,
             channel: str) -> Escalation:
+    escalation = _for_action(session, actor, escalation_id)  # unknown or not yours: 404/403 before input errors
     errors: dict[str, list[str]] = {}
     try:
         outcome = Outcome(outcome)
@@ -265,7 +271,6 @@ def resolve(session: Session, actor: Actor, escalation_id: int, *, outcome: Outc
         errors["note"] = ["Keep the note under 2000 characters."]
     if errors:
         raise RuleViolation("The alert was not resolved.", errors)
-    escalation = _for_action(session, actor, escalation_id)
     if escalation.state is State.RESOLVED:
         raise Conflict(f"Alert {escalation_id} is already resolved.")
     now = clock.now()

@@ -13,8 +13,8 @@ blueprint = Blueprint("home", __name__)
 
 START_PAGE = {
     Role.PATIENT: "accounts.my_record",
-    Role.PRESCRIBER: "accounts.patient_list",
-    Role.COMPLIANCE: "accounts.patient_list",
+    Role.PRESCRIBER: "escalations.queue",
+    Role.COMPLIANCE: "escalations.queue",
     Role.ADMIN: "accounts.staff_accounts",
     Role.PHARMACIST: "accounts.account",
 }

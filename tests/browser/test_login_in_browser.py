@@ -15,6 +15,8 @@ def log_in(page, base_url: str, email: str, password: str = DEMO_PASSWORD) -> No
 
 def test_the_demo_prescriber_logs_in_and_sees_their_patients(page, live_server):
     log_in(page, live_server, "raman@lakeside.example.org")
+    page.wait_for_url(f"{live_server}/escalations")  # the start page is the alerts queue
+    page.click("nav >> text=Patients")
     page.wait_for_url(f"{live_server}/patients")
     rows = page.locator("tbody tr td:first-child").all_inner_texts()
     assert rows == ["Jordan Lee", "Sam Rivera"]  # Taylor Brooks is Dr. Bell's patient, not backed up by Raman
@@ -31,7 +33,7 @@ def test_a_wrong_password_shows_an_error_and_stays_on_the_login_page(page, live_
 
 def test_logging_out_returns_to_the_login_page(page, live_server):
     log_in(page, live_server, "ortiz@lakeside.example.org")
-    page.wait_for_url(f"{live_server}/patients")
+    page.wait_for_url(f"{live_server}/escalations")
     page.click("text=Log out")
     page.wait_for_url(f"{live_server}/login")
     page.goto(f"{live_server}/patients")

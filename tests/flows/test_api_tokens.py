@@ -1,7 +1,5 @@
 """Bearer tokens for /api/v1: issued from credentials or the CLI, stored hashed, revocable."""
 import hashlib
-from datetime import timedelta
-
 import sqlalchemy as sa
 
 from telehealth.accounts.models import ApiToken, Role

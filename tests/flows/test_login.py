@@ -13,11 +13,13 @@ def actions(session) -> list[str]:
     return list(session.scalars(sa.select(AuditEvent.action).order_by(AuditEvent.id)))
 
 
-def test_a_prescriber_logs_in_and_lands_on_their_patients(client, make, session):
+def test_a_prescriber_logs_in_and_lands_on_their_alerts_with_the_patients_a_click_away(client, make, session):
     prescriber = make.user(Role.PRESCRIBER)
     response = log_in(client, prescriber.email)
     assert response.status_code == 302
-    assert client.get("/").headers["Location"] == "/patients"
+    assert client.get("/").headers["Location"] == "/escalations"
+    start = client.get("/escalations")
+    assert start.status_code == 200 and 'href="/patients"' in start.get_data(as_text=True)
     assert client.get("/patients").status_code == 200
     assert AuditAction.LOGIN_SUCCEEDED.value in actions(session)
 

@@ -2,6 +2,7 @@
 import re
 
 import pytest
+import sqlalchemy as sa
 
 from telehealth.app import create_app
 from telehealth.db import database, get_session
@@ -63,3 +64,20 @@ def test_the_simulator_needs_a_csrf_token(dev_app):
 def test_the_simulator_does_not_exist_outside_development(client):
     assert client.get("/dev/sms/").status_code == 404
     assert client.get("/dev/sms/thread?phone=%2B12015550111").status_code == 404
+
+
+def test_a_prescriber_acknowledges_by_sms_in_the_simulator_and_sees_it_on_the_dashboard(dev_app):
+    from telehealth.demo import DEMO_PASSWORD
+    from tests.conftest import log_in
+
+    client = dev_app.test_client()
+    with dev_app.app_context():
+        from telehealth.escalations.models import Escalation
+        from telehealth.escalations.rules import State
+        urgent = get_session().scalar(sa.select(Escalation).where(Escalation.state == State.OPEN))
+    assert send(client, "+12015550101", f"ACK {urgent.id}").status_code == 302  # Dr. Raman's phone
+    thread = client.get("/dev/sms/thread?phone=%2B12015550101").json
+    assert f"Alert {urgent.id} acknowledged" in thread[-1]["body"]
+    log_in(client, "raman@lakeside.example.org", DEMO_PASSWORD)
+    page = client.get(f"/escalations/{urgent.id}").get_data(as_text=True)
+    assert "acknowledged" in page.lower() and "Dr. Priya Raman" in page

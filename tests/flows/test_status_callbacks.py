@@ -1,6 +1,5 @@
 """POST /twilio/status: signed; moves a message's status forward only; failures reach the owning room."""
 import pytest
-import sqlalchemy as sa
 
 from telehealth.messaging import hooks, outbox
 from telehealth.messaging.models import Message, MessageStatus, SmsConsent

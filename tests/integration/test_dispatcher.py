@@ -12,7 +12,7 @@ from telehealth.messaging.dispatcher import DispatchPolicy
 from telehealth.messaging.jobs import dispatch_outbox
 from telehealth.messaging.models import Message, MessageStatus, SmsConsent
 from telehealth.messaging.templates import Sms
-from tests.fakes.twilio_server import Reply, fake_twilio  # noqa: F401 - the fixture
+from tests.fakes.twilio_server import Reply
 
 ALICE, BOB = "+12015550161", "+12015550162"
 

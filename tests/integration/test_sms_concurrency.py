@@ -7,7 +7,6 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 
 from telehealth.accounts.models import Role
@@ -17,7 +16,7 @@ from telehealth.messaging import outbox
 from telehealth.messaging.models import Direction, Message, MessageStatus
 from telehealth.messaging.templates import Sms
 from tests.conftest import Builder
-from tests.fakes.twilio_server import ACCOUNT_SID, AUTH_TOKEN, fake_twilio  # noqa: F401 - the fixture
+from tests.fakes.twilio_server import ACCOUNT_SID, AUTH_TOKEN
 from tests.flows.sms import reply_of, text_in
 
 ROOT = Path(__file__).resolve().parents[2]

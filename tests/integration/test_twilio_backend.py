@@ -18,7 +18,7 @@ from telehealth.messaging.backends import (
     TwilioBackend,
     backend_from_config,
 )
-from tests.fakes.twilio_server import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio, Reply, fake_twilio  # noqa: F401
+from tests.fakes.twilio_server import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio, Reply
 
 PATIENT = "+15555550123"  # fictional (555-01xx)
 CLINIC_NUMBER = "+15005550006"
