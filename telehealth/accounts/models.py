@@ -50,6 +50,8 @@ class User(Base):
     on_call: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     on_call_from: Mapped[time | None]
     on_call_until: Mapped[time | None]
+    # Prescribers: the DEA registration number, copied onto each prescription they issue.
+    dea_number: Mapped[str | None] = mapped_column(sa.String(9))
 
     patient: Mapped["Patient | None"] = relationship(back_populates="user", foreign_keys="Patient.user_id")
 
@@ -125,6 +127,10 @@ class Sitter(Base):
     consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The code texted to the sitter's phone, which they text back to verify it (only its hash).
+    verification_code_hash: Mapped[str | None] = mapped_column(sa.String(64))
+    verification_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    verification_attempts: Mapped[int] = mapped_column(default=0, server_default="0")
 
     patient: Mapped[Patient] = relationship(back_populates="sitters")
 

@@ -1,0 +1,1 @@
+"""Dispensing with lots, mailed shipments, receipt, staged release, the inventory ledger, losses."""

@@ -1,0 +1,1 @@
+"""Screening, contraindications, Schedule III prescriptions and their limits."""
