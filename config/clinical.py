@@ -20,4 +20,15 @@ CLINICAL_DEFAULTS: dict[str, int | float | str] = {
     "ESCALATION_COMPLIANCE_REPEAT_MINUTES": 60.0,
     # How often the scheduler advances due escalations.
     "ESCALATION_TICK_SECONDS": 1.0,
+    # Dispensing (SPEC §3). Schedule III: no fill on or after this many days from issue (6 months).
+    "SCHEDULE_III_FILL_WINDOW_DAYS": 182,
+    # A delivered package not confirmed by the patient within this many days raises a compliance escalation.
+    "RECEIPT_CONFIRMATION_DAYS": 3.0,
+    # How often the scheduler looks for overdue receipts.
+    "RECEIPT_OVERDUE_SWEEP_SECONDS": 300.0,
+    # The largest count of items on hand anyone can plausibly report.
+    "INVENTORY_MAX_PLAUSIBLE_COUNT": 500,
+    # Sitters (SPEC §3): the code texted to a new sitter's phone is good this long, for this many tries.
+    "SITTER_CODE_TTL_MINUTES": 1440.0,
+    "SITTER_CODE_MAX_ATTEMPTS": 5,
 }

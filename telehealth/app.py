@@ -69,6 +69,10 @@ def init_rooms(app: Flask) -> None:
 
     hooks.on_permanent_failure(escalations.OWNER, escalations.page_failed)
     hooks.on_still_wanted(escalations.OWNER, escalations.page_still_wanted)
+    # A lost shipment's escalation stays open until the DEA notice and Form 106 are recorded.
+    from telehealth.dispensing import operations as dispensing
+
+    escalations.register_resolution_guard(escalations.Reason.SHIPMENT_LOST, dispensing.loss_filings_missing)
 
 
 def init_security(app: Flask) -> None:

@@ -16,7 +16,7 @@ from telehealth.accounts.policy import AccountPolicy
 from telehealth.actor import Actor
 from telehealth.db import get_session
 from telehealth.errors import DomainError
-from telehealth.escalations.operations import EscalationSettings
+from telehealth.prescriptions import operations as prescriptions
 
 
 def register_commands(app: Flask) -> None:
@@ -65,13 +65,17 @@ def users_group() -> None:
 @click.option("--name", "full_name", required=True)
 @click.option("--role", required=True, help="prescriber, pharmacist, compliance or admin")
 @click.option("--phone", default=None, help="Mobile phone (required for prescribers)")
+@click.option("--dea", default=None, help="DEA registration number (prescribers: needed to prescribe)")
 @click.password_option("--password", help="Prompted for when not given")
-def users_create(email: str, full_name: str, role: str, phone: str | None, password: str) -> None:
+def users_create(email: str, full_name: str, role: str, phone: str | None, dea: str | None, password: str) -> None:
     """Create a staff account."""
     session = get_session()
+    actor = Actor.system("cli")
     try:
-        user = accounts.create_user(session, Actor.system("cli"), _policy(), email=email, full_name=full_name,
+        user = accounts.create_user(session, actor, _policy(), email=email, full_name=full_name,
                                     role=role, password=password, phone=phone)
+        if dea is not None:  # in the same transaction: a bad number creates no account
+            prescriptions.set_dea_number(session, actor, user, dea)
     except DomainError as error:
         _fail(error)
     session.commit()
@@ -131,7 +135,7 @@ def seed_demo(as_json: bool) -> None:
     if current_app.config["PROFILE"] == "production":
         raise click.ClickException("seed-demo refuses to run in production")
     session = get_session()
-    summary = seed(session, _policy(), EscalationSettings.from_config(current_app.config))
+    summary = seed(session, _policy(), current_app.config)
     session.commit()
     if as_json:
         click.echo(json.dumps(summary, indent=2))

@@ -1,12 +1,16 @@
 """The demo clinic: invented people, fictional 555-01xx phone numbers, one known password.
 
 `seed()` is idempotent: it creates what is missing and never changes what is there, so a second
-run changes nothing. Later issues add prescriptions and dose sessions here.
+run changes nothing. The dose-sessions issue adds sessions here.
+
+Packages are seeded before alerts, because an open alert holds a patient's next package
+(staged release): Jordan's is delivered and counted, Sam's is in transit, and Taylor's
+prescription waits in the pharmacy queue for the demo's pharmacist to fill and ship.
 """
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Any, Mapping
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -16,14 +20,30 @@ from telehealth.accounts import operations as accounts
 from telehealth.accounts.models import Patient, PatientStatus, Role, Sitter, User
 from telehealth.accounts.policy import AccountPolicy
 from telehealth.actor import Actor
+from telehealth.dispensing import operations as dispensing
+from telehealth.dispensing.inventory import on_hand
+from telehealth.dispensing.models import Shipment
+from telehealth.dispensing.operations import DispensingSettings
 from telehealth.escalations import operations as escalations
 from telehealth.escalations.models import Escalation
 from telehealth.escalations.operations import EscalationSettings
 from telehealth.escalations.rules import Reason, Severity
+from telehealth.prescriptions import operations as prescribing
+from telehealth.prescriptions.models import Prescription
 
 # A demo password, printed by seed-demo and in the README. Demo data only: never production.
 DEMO_PASSWORD = "demo-clinic-2026"
 DOMAIN = "lakeside.example.org"
+
+# Invented DEA numbers with a valid check digit (no real registrant has them).
+DEA_NUMBERS = {"raman": "BR1234563", "bell": "BB7654329"}
+
+# Every demo patient's prescription: 8 lozenges a fill, one a session, six sessions.
+PRESCRIPTION = dict(strength_mg=100, lozenges_per_dose=1, quantity=8, refills=5, doses_in_series=6,
+                    min_hours_between_doses=72, max_doses_per_7_days=2,
+                    directions="Dissolve one lozenge under the tongue at the scheduled session, with your "
+                               "sitter present. Do not chew or swallow.")
+DEMO_LOT = ("KL-2026-0415", date(2027, 10, 31))
 
 STAFF = [
     ("admin", "Avery Admin", "admin", None),
@@ -48,7 +68,8 @@ def _email(login: str) -> str:
     return f"{login}@{DOMAIN}"
 
 
-def seed(session: Session, policy: AccountPolicy, escalation_settings: EscalationSettings) -> dict[str, Any]:
+def seed(session: Session, policy: AccountPolicy, config: Mapping[str, Any]) -> dict[str, Any]:
+    """`config` is the app's configuration (the settings of each room are read from it)."""
     actor = Actor.system("seed-demo")
     created = False
 
@@ -82,8 +103,49 @@ def seed(session: Session, policy: AccountPolicy, escalation_settings: Escalatio
             sitter.phone_verified_at = sitter.consent_at = clock.now()
             created = True
     session.flush()
-    created |= _seed_escalations(session, actor, escalation_settings, user_by_login)
+    created |= _seed_prescriptions(session, actor, user_by_login)
+    created |= _seed_packages(session, DispensingSettings.from_config(config), user_by_login)
+    created |= _seed_escalations(session, actor, EscalationSettings.from_config(config), user_by_login)
     return summary(session, created)
+
+
+def _seed_prescriptions(session: Session, actor: Actor, user_by_login) -> bool:  # noqa: ANN001
+    """A clear screening and an active prescription for each demo patient, by their prescriber."""
+    created = False
+    for login, dea in DEA_NUMBERS.items():
+        prescriber = user_by_login(login)
+        if prescriber.dea_number is None:
+            prescribing.set_dea_number(session, actor, prescriber, dea)
+            created = True
+    for _name, login, *_rest, prescriber_login, _backup, _sitter in PATIENTS:
+        patient = user_by_login(login).patient
+        if session.scalar(sa.select(Prescription.id).where(Prescription.patient_id == patient.id)):
+            continue
+        prescriber = Actor.for_user(user_by_login(prescriber_login))
+        prescribing.record_screening(session, prescriber, patient.id, contraindications=[], baseline_systolic=124,
+                                     baseline_diastolic=78, phq9=16, gad7=11)
+        prescribing.issue_prescription(session, prescriber, patient.id, **PRESCRIPTION)
+        created = True
+    return created
+
+
+def _seed_packages(session: Session, settings: DispensingSettings, user_by_login) -> bool:  # noqa: ANN001
+    """Jordan's first package delivered and counted (8 on hand); Sam's in transit."""
+    if session.scalar(sa.select(sa.func.count()).select_from(Shipment)):
+        return False
+    pharmacist = Actor.for_user(user_by_login("chen"))
+    lot, expiry = DEMO_LOT
+    for login, tracking in (("jordan.lee", "9400 1000 0000 0000 0101"), ("sam.rivera", "9400 1000 0000 0000 0102")):
+        patient = user_by_login(login).patient
+        prescription = session.scalar(sa.select(Prescription).where(Prescription.patient_id == patient.id))
+        fill = dispensing.dispense(session, pharmacist, settings, prescription.id, quantity=8, lot_number=lot,
+                                   lot_expiry=expiry)
+        shipment = dispensing.ship(session, pharmacist, settings, fill.id, carrier="USPS", tracking_number=tracking)
+        if login == "jordan.lee":
+            dispensing.mark_delivered(session, pharmacist, settings, shipment.id)
+            dispensing.confirm_receipt(session, Actor.for_user(patient.user), settings, patient_id=patient.id,
+                                       count=8, channel="web")
+    return True
 
 
 def _seed_escalations(session: Session, actor: Actor, settings: EscalationSettings, user_by_login) -> bool:  # noqa: ANN001
@@ -117,4 +179,10 @@ def summary(session: Session, created: bool) -> dict[str, Any]:
         "escalations": [{"id": e.id, "patient_id": e.patient_id, "reason": e.reason.value,
                          "severity": e.severity.value, "state": e.state.value}
                         for e in session.scalars(sa.select(Escalation).order_by(Escalation.id))],
+        "prescriptions": [{"id": p.id, "patient_id": p.patient_id, "prescriber_id": p.prescriber_id,
+                           "status": p.status.value, "quantity": p.quantity, "refills": p.refills}
+                          for p in session.scalars(sa.select(Prescription).order_by(Prescription.id))],
+        "shipments": [{"id": s.id, "patient_id": s.patient_id, "dispensing_id": s.dispensing_id, "state": s.state,
+                       "on_hand": on_hand(session, s.patient_id)}
+                      for s in session.scalars(sa.select(Shipment).order_by(Shipment.id))],
     }

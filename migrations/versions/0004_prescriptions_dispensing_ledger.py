@@ -2,7 +2,7 @@
 
 Revision ID: 0004
 Revises: 0003
-Create Date: 2026-11-23 02:43:52.697914
+Create Date: 2026-11-23 10:45:37.173377
 """
 from alembic import op
 import sqlalchemy as sa
@@ -16,6 +16,20 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.create_table('release_overrides',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('patient_id', sa.Integer(), nullable=False),
+    sa.Column('authorized_by_id', sa.Integer(), nullable=False),
+    sa.Column('authorized_at', telehealth.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('reason', sa.Text(), nullable=False),
+    sa.Column('blockers', sa.JSON(), nullable=False),
+    sa.ForeignKeyConstraint(['authorized_by_id'], ['users.id'], name=op.f('fk_release_overrides_authorized_by_id_users')),
+    sa.ForeignKeyConstraint(['patient_id'], ['patients.id'], name=op.f('fk_release_overrides_patient_id_patients')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_release_overrides'))
+    )
+    with op.batch_alter_table('release_overrides', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_release_overrides_patient_id'), ['patient_id'], unique=False)
+
     op.create_table('screenings',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('patient_id', sa.Integer(), nullable=False),
@@ -101,8 +115,8 @@ def upgrade() -> None:
     sa.Column('received_at', telehealth.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('received_count', sa.Integer(), nullable=True),
     sa.Column('received_via', sa.String(length=10), nullable=True),
-    sa.Column('release_override_reason', sa.Text(), nullable=True),
-    sa.Column('release_override_by_id', sa.Integer(), nullable=True),
+    sa.Column('release_override_id', sa.Integer(), nullable=True),
+    sa.Column('receipt_overdue_at', telehealth.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('lost_reported_at', telehealth.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('lost_escalation_id', sa.Integer(), nullable=True),
     sa.Column('dea_notice_on', sa.Date(), nullable=True),
@@ -111,10 +125,11 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['dispensing_id'], ['dispensings.id'], name=op.f('fk_shipments_dispensing_id_dispensings')),
     sa.ForeignKeyConstraint(['lost_escalation_id'], ['escalations.id'], name=op.f('fk_shipments_lost_escalation_id_escalations')),
     sa.ForeignKeyConstraint(['patient_id'], ['patients.id'], name=op.f('fk_shipments_patient_id_patients')),
-    sa.ForeignKeyConstraint(['release_override_by_id'], ['users.id'], name=op.f('fk_shipments_release_override_by_id_users')),
+    sa.ForeignKeyConstraint(['release_override_id'], ['release_overrides.id'], name=op.f('fk_shipments_release_override_id_release_overrides')),
     sa.ForeignKeyConstraint(['shipped_by_id'], ['users.id'], name=op.f('fk_shipments_shipped_by_id_users')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_shipments')),
-    sa.UniqueConstraint('dispensing_id', name=op.f('uq_shipments_dispensing_id'))
+    sa.UniqueConstraint('dispensing_id', name=op.f('uq_shipments_dispensing_id')),
+    sa.UniqueConstraint('release_override_id', name=op.f('uq_shipments_release_override_id'))
     )
     with op.batch_alter_table('shipments', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_shipments_patient_id'), ['patient_id'], unique=False)
@@ -184,3 +199,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_screenings_patient_id'))
 
     op.drop_table('screenings')
+    with op.batch_alter_table('release_overrides', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_release_overrides_patient_id'))
+
+    op.drop_table('release_overrides')

@@ -51,9 +51,11 @@ class Shipment(Base):
     received_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     received_count: Mapped[int | None]
     received_via: Mapped[str | None] = mapped_column(sa.String(10))   # sms or web
-    # Staged release: shipped although earlier sessions or escalations were not closed.
-    release_override_reason: Mapped[str | None] = mapped_column(sa.Text)
-    release_override_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    # Staged release: shipped although earlier sessions or escalations were not closed, on the
+    # strength of this prescriber's authorization.
+    release_override_id: Mapped[int | None] = mapped_column(sa.ForeignKey("release_overrides.id"), unique=True)
+    # Set once when the receipt-overdue sweep escalates this package, so it escalates once.
+    receipt_overdue_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Loss in transit (SPEC §3): DEA notice within 1 business day, Form 106 within 45 days.
     lost_reported_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     lost_escalation_id: Mapped[int | None] = mapped_column(sa.ForeignKey("escalations.id"))
@@ -63,6 +65,33 @@ class Shipment(Base):
 
     dispensing: Mapped[Dispensing] = relationship(back_populates="shipment")
     patient: Mapped[Patient] = relationship()
+    release_override: Mapped["ReleaseOverride | None"] = relationship()
+
+    @property
+    def state(self) -> str:
+        """What the patient and the pharmacy see: in transit, delivered, received or lost."""
+        if self.received_at is not None:
+            return "received"
+        if self.lost_reported_at is not None:
+            return "lost"
+        return "delivered" if self.delivered_at is not None else "in transit"
+
+
+class ReleaseOverride(Base):
+    """A prescriber's authorization to ship a patient's next package although the staged-release
+    check holds it (an open escalation, an incomplete session record). Used by one shipment."""
+
+    __tablename__ = "release_overrides"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(sa.ForeignKey("patients.id"), index=True)
+    authorized_by_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    authorized_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    reason: Mapped[str] = mapped_column(sa.Text)
+    # What held the release when it was authorized, as the prescriber saw it.
+    blockers: Mapped[list[str]] = mapped_column(sa.JSON)
+
+    authorized_by: Mapped[User] = relationship()
 
 
 class MovementKind(enum.Enum):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -256,6 +256,17 @@ def acknowledge(session: Session, actor: Actor, escalation_id: int, *, channel: 
     return escalation
 
 
+# Reason -> a check that says why an escalation of that reason cannot be resolved yet (None: it
+# can). Rooms register theirs at app start (`app.init_rooms`): a lost shipment stays open until
+# the pharmacy's DEA filings are recorded.
+ResolutionGuard = Callable[[Session, Escalation], "str | None"]
+RESOLUTION_GUARDS: dict[Reason, ResolutionGuard] = {}
+
+
+def register_resolution_guard(reason: Reason, guard: ResolutionGuard) -> None:
+    RESOLUTION_GUARDS[reason] = guard
+
+
 def resolve(session: Session, actor: Actor, escalation_id: int, *, outcome: Outcome | str, note: str,
             channel: str) -> Escalation:
     escalation = _for_action(session, actor, escalation_id)  # unknown or not yours: 404/403 before input errors
@@ -273,6 +284,10 @@ def resolve(session: Session, actor: Actor, escalation_id: int, *, outcome: Outc
         raise RuleViolation("The alert was not resolved.", errors)
     if escalation.state is State.RESOLVED:
         raise Conflict(f"Alert {escalation_id} is already resolved.")
+    guard = RESOLUTION_GUARDS.get(escalation.reason)
+    problem = guard(session, escalation) if guard else None
+    if problem:
+        raise RuleViolation(problem)
     now = clock.now()
     if escalation.state is State.OPEN:  # resolving implies acknowledging
         escalation.acknowledged_at, escalation.acknowledged_by_id = now, actor.user_id

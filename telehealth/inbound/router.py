@@ -15,10 +15,12 @@ from sqlalchemy.orm import Session
 
 from telehealth.accounts.operations import Party, who_is_texting
 from telehealth.accounts.rules import normalize_phone
+from telehealth.accounts.sitters import SitterSettings
+from telehealth.dispensing.operations import DispensingSettings
 from telehealth.errors import RuleViolation
 from telehealth.escalations.operations import EscalationSettings
 from telehealth.escalations.rules import Reason
-from telehealth.inbound import alerts
+from telehealth.inbound import alerts, receipts, sitters
 from telehealth.inbound.parsing import Intent, Kind, mentions_crisis, parse
 from telehealth.messaging import consent, templates
 from telehealth.messaging.models import Message
@@ -35,6 +37,8 @@ class InboundContext:
     default_region: str
     crisis_phrases: tuple[str, ...]
     escalations: EscalationSettings
+    dispensing: DispensingSettings
+    sitters: SitterSettings
 
 
 Handler = Callable[[Session, InboundContext, Party, Intent, Message], Sms | None]
@@ -44,12 +48,13 @@ def _help(session: Session, ctx: InboundContext, party: Party, intent: Intent, m
     return templates.help_text(ctx.clinic, party.kind)
 
 
-# Intent -> the operation that owns it. The escalations, dispensing and dose-session issues add
-# ACK/RESOLVE, RECEIVED, HERE/READY/TAKEN/OK/STATUS/SKIP and questionnaire answers here.
+# Intent -> the operation that owns it. The dose-session issue adds HERE/READY/TAKEN/OK/STATUS/SKIP
+# and questionnaire answers here.
 HANDLERS: dict[Kind, Handler] = {
     Kind.HELP: _help,
     Kind.ACK: alerts.acknowledge_by_sms,
     Kind.RESOLVE: alerts.resolve_by_sms,
+    Kind.RECEIVED: receipts.received_by_sms,
 }
 # Words that only staff may use; anyone else gets HELP.
 STAFF_ONLY = {Kind.ACK, Kind.RESOLVE}
@@ -95,6 +100,8 @@ def route(session: Session, ctx: InboundContext, message: Message, *, has_media:
         return templates.text_only(ctx.clinic)
 
     handler = HANDLERS.get(intent.kind)
+    if intent.kind is Kind.ANSWER and sitters.waiting_for_code(session, party):
+        handler = sitters.code_by_sms  # a new sitter's first answer is the code that confirms their phone
     if intent.kind in STAFF_ONLY and party.kind not in ("prescriber", "staff"):
         handler = None
     if handler is None:

@@ -12,7 +12,9 @@ from flask import Blueprint, Response, current_app, request
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
+from telehealth.accounts.sitters import SitterSettings
 from telehealth.db import get_session
+from telehealth.dispensing.operations import DispensingSettings
 from telehealth.errors import NotAllowed
 from telehealth.escalations.operations import EscalationSettings
 from telehealth.inbound.router import InboundContext, route, sender_phone
@@ -41,7 +43,9 @@ def inbound_context() -> InboundContext:
     config = current_app.config
     return InboundContext(clinic=config["CLINIC_NAME"], default_region=config["DEFAULT_PHONE_REGION"],
                           crisis_phrases=tuple(config["CRISIS_PHRASES"]),
-                          escalations=EscalationSettings.from_config(config))
+                          escalations=EscalationSettings.from_config(config),
+                          dispensing=DispensingSettings.from_config(config),
+                          sitters=SitterSettings.from_config(config))
 
 
 def twiml(reply_body: str | None = None) -> Response:

@@ -17,6 +17,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
 
 from telehealth import clock
+from telehealth.dispensing.jobs import escalate_overdue_receipts
 from telehealth.escalations.jobs import advance_escalations
 from telehealth.jobs.runner import run_job
 from telehealth.messaging.jobs import dispatch_outbox
@@ -32,6 +33,7 @@ class Job:
 JOBS = [
     Job("dispatch_outbox", dispatch_outbox, "SMS_DISPATCH_INTERVAL_SECONDS"),
     Job("advance_escalations", advance_escalations, "ESCALATION_TICK_SECONDS"),
+    Job("escalate_overdue_receipts", escalate_overdue_receipts, "RECEIPT_OVERDUE_SWEEP_SECONDS"),
 ]
 
 

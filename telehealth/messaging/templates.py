@@ -106,3 +106,48 @@ def resolved(clinic: str, number: int, outcome: str) -> Sms:
 def alert_problem(clinic: str, problem: str) -> Sms:
     """Why an ACK or RESOLVE by text did nothing, and what to send instead."""
     return _sms("alert_problem", clinic, problem)
+
+
+# --- sitters -----------------------------------------------------------------------------
+
+def sitter_code(clinic: str, code: int) -> Sms:
+    """To a newly named sitter: no patient name, no reason (minimum necessary)."""
+    return _sms("sitter_code", clinic, f"You were named as a sitter (a support person) for one of our patients. "
+                                       f"To confirm this number and agree to our care texts, reply {code}. "
+                                       f"Reply STOP to opt out.")
+
+
+def sitter_verified(clinic: str) -> Sms:
+    return _sms("sitter_verified", clinic, "Thank you, this number is confirmed. We will text you before each "
+                                           "session you sit for. Reply HELP for help.")
+
+
+def sitter_code_problem(clinic: str, problem: str) -> Sms:
+    return _sms("sitter_code_problem", clinic, problem)
+
+
+# --- packages ----------------------------------------------------------------------------
+
+def package_shipped(clinic: str) -> Sms:
+    return _sms("package_shipped", clinic, "A package from the clinic is on its way. When it arrives, count the "
+                                           "items and text RECEIVED and the count, like RECEIVED 8.")
+
+
+def package_delivered(clinic: str) -> Sms:
+    return _sms("package_delivered", clinic, "Your package from the clinic shows as delivered. Please count the "
+                                             "items and text RECEIVED and the count, like RECEIVED 8.")
+
+
+def receipt_recorded(clinic: str, count: int) -> Sms:
+    return _sms("receipt_recorded", clinic, f"Thank you. We recorded {count} items received. Keep them in a safe, "
+                                            f"locked place.")
+
+
+def receipt_count_differs(clinic: str, count: int) -> Sms:
+    return _sms("receipt_count_differs", clinic, f"Thank you. We recorded {count} items, which is not what we "
+                                                 f"sent. The clinic will call you about it.")
+
+
+def package_problem(clinic: str, problem: str) -> Sms:
+    """Why a RECEIVED text did nothing, and what to do instead."""
+    return _sms("package_problem", clinic, problem)

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import enum
 from datetime import date, datetime
 
 import sqlalchemy as sa
@@ -8,17 +7,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from telehealth.accounts.models import Patient, User
 from telehealth.db import Base, UTCDateTime, enum_column
-
-
-class Contraindication(enum.Enum):
-    """SPEC §3: each blocks prescribing unless the prescriber records an override with a reason."""
-
-    UNCONTROLLED_HYPERTENSION = "uncontrolled_hypertension"
-    PSYCHOSIS_OR_MANIA = "psychosis_or_mania"
-    PREGNANCY_OR_BREASTFEEDING = "pregnancy_or_breastfeeding"
-    SUBSTANCE_USE_DISORDER = "substance_use_disorder"
-    HEART_DISEASE = "heart_disease"
-    PRIOR_ADVERSE_REACTION = "prior_adverse_reaction"
+# The enums live with the pure rules that decide on them; imported here for the columns and callers.
+from telehealth.prescriptions.rules import (  # noqa: F401
+    Contraindication, PrescriptionStatus, prescribing_blocked)
 
 
 class Screening(Base):
@@ -46,15 +37,7 @@ class Screening(Base):
 
     @property
     def clears_prescribing(self) -> bool:
-        return not self.contraindications or self.override_reason is not None
-
-
-class PrescriptionStatus(enum.Enum):
-    DRAFT = "draft"
-    ACTIVE = "active"
-    SUSPENDED = "suspended"
-    COMPLETED = "completed"
-    CANCELLED = "cancelled"
+        return not prescribing_blocked(self.contraindications, self.override_reason)
 
 
 class Prescription(Base):

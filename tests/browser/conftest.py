@@ -18,7 +18,6 @@ from telehealth import migrate
 from telehealth.app import create_app
 from telehealth.db import database, get_session
 from telehealth.demo import seed
-from telehealth.escalations.operations import EscalationSettings
 from tests.conftest import free_port
 
 CHROMIUM = "/usr/bin/chromium"
@@ -35,7 +34,7 @@ def serving(profile: str, database_file: Path, **overrides) -> Iterator[tuple[Fl
     base_url = f"http://127.0.0.1:{port}"
     app = create_app(profile, overrides={"DATABASE_URL": url, "PUBLIC_BASE_URL": base_url, **overrides})
     with app.app_context():
-        seed(get_session(), app.extensions["account_policy"], EscalationSettings.from_config(app.config))
+        seed(get_session(), app.extensions["account_policy"], app.config)
         get_session().commit()
     server = make_server("127.0.0.1", port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

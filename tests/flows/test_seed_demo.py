@@ -62,3 +62,14 @@ def test_the_demo_has_an_open_urgent_and_an_acknowledged_escalation(app, session
     data = json.loads(run(app, "--json").stdout)
     assert {(e["severity"], e["state"]) for e in data["escalations"]} == {("urgent", "open"),
                                                                          ("moderate", "acknowledged")}
+
+
+def test_the_demo_has_an_active_prescription_for_each_patient(app, session):
+    data = json.loads(run(app, "--json").stdout)
+    patients = {a["patient_id"] for a in data["accounts"] if a["role"] == "patient"}
+    assert {p["patient_id"] for p in data["prescriptions"] if p["status"] == "active"} == patients
+
+
+def test_the_demo_has_one_package_counted_and_one_in_transit(app, session):
+    data = json.loads(run(app, "--json").stdout)
+    assert sorted((s["state"], s["on_hand"]) for s in data["shipments"]) == [("in transit", 0), ("received", 8)]

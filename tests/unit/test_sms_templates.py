@@ -4,6 +4,10 @@ import re
 
 import pytest
 
+from telehealth.accounts import sitters
+from telehealth.dispensing import operations as dispensing
+from telehealth.dispensing.rules import check_count
+from telehealth.errors import RuleViolation
 from telehealth.escalations.rules import Outcome, Reason
 from telehealth.inbound.parsing import parse
 from telehealth.messaging import templates
@@ -15,10 +19,20 @@ FORBIDDEN = re.compile(r"\b(ketamine|esketamine|spravato|lozenges?|troches?|tabl
                        r"dosing|dosage|depress\w*|ptsd|anxiety|bipolar|psychosis|mania|diagnos\w*|"
                        r"controlled substance|schedule iii)\b", re.IGNORECASE)
 
+def count_problem() -> str:
+    """What a patient is told after an implausible count (the longest: the plausible maximum)."""
+    try:
+        check_count(-1, 9_999)
+    except RuleViolation as error:
+        return error.errors["count"][0]
+    raise AssertionError("a negative count must be refused")
+
+
 # Sample values for every parameter any template takes, at their longest.
 SAMPLES = {"clinic": CLINIC, "party_kind": "patient", "number": 9_999_999, "severity": "moderate",
-           "initials": "ABC", "dose_number": 12}
-PROBLEMS = [parse(text).problem for text in ("RECEIVED", "RECEIVED eight", "ACK abc", "RESOLVE 482", "RESOLVE")]
+           "initials": "ABC", "dose_number": 12, "code": 999_999, "count": 9_999}
+PROBLEMS = [parse(text).problem for text in ("RECEIVED", "RECEIVED eight", "ACK abc", "RESOLVE 482", "RESOLVE")] + [
+    sitters.CODE_WRONG, sitters.CODE_EXPIRED, dispensing.NO_PACKAGE_WAITING, count_problem()]
 # Values that take turns: each is rendered once per entry.
 VARIANTS = {"reason": [reason.label for reason in Reason], "outcome": [outcome.label for outcome in Outcome]}
 

@@ -1,0 +1,106 @@
+"""Pure dispensing rules (SPEC §3, §8): may this fill happen, who may dispense, is the lot good,
+is a count plausible, what is on hand, is a receipt overdue. Plain values in, errors or answers out.
+
+Decisions:
+- Fill window: a fill is allowed while `today - issued_on` is under `window_days` (182 by default:
+  day 181 after issue is the last allowed day) and before the prescription's own `expires_on`.
+- A lot expiring today is refused: the package would arrive expired. The lot must expire after today.
+- Counts are whole numbers 0..`max_count` (config INVENTORY_MAX_PLAUSIBLE_COUNT).
+"""
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta
+from typing import Iterable
+
+from telehealth.errors import NotAllowed, RuleViolation
+
+LOT_NUMBER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,39}$")
+TRACKING_NUMBER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 -]{3,59}$")
+FORM_106_NUMBER = re.compile(r"^[A-Z0-9][A-Z0-9-]{0,39}$")
+ALL_LOTS = "*"   # the lot of a COUNT_REPORTED entry that counts every lot together
+
+# Signs of each movement kind's quantity (values of MovementKind; COUNT_REPORTED moves nothing).
+SIGN = {"received": 1, "dose_taken": -1, "wasted": -1, "returned": -1, "count_reported": 0}
+
+
+def check_fill(*, status: str, fill_number: int, refills: int, issued_on: date, expires_on: date, today: date,
+               quantity: int, max_quantity: int, window_days: int) -> None:
+    """Raise RuleViolation (field errors) unless this fill may be dispensed."""
+    errors: dict[str, list[str]] = {}
+    if status != "active":
+        errors["prescription"] = [f"The prescription is {status}, not active: it cannot be filled."]
+    if fill_number > 1 + refills:
+        used = fill_number - 2
+        errors.setdefault("prescription", []).append(
+            f"No refills left: {refills} refill(s) allowed and {used} already dispensed.")
+    days = (today - issued_on).days
+    if days >= window_days:
+        errors.setdefault("prescription", []).append(
+            f"Issued {days} days ago: Schedule III allows no fill {window_days} or more days after issue.")
+    elif today >= expires_on:
+        errors.setdefault("prescription", []).append(f"The prescription expired on {expires_on.isoformat()}.")
+    if days < 0:
+        errors.setdefault("prescription", []).append("The prescription is dated in the future.")
+    if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 1:
+        errors["quantity"] = ["Give a whole number of at least 1."]
+    elif quantity > max_quantity:
+        errors["quantity"] = [f"At most {max_quantity} per fill on this prescription."]
+    if errors:
+        raise RuleViolation("This fill cannot be dispensed.", errors)
+
+
+def check_dispenser(*, role: str | None, user_id: int | None, prescriber_id: int) -> None:
+    """Segregation of duties: a pharmacist, never the prescriber of this prescription."""
+    if user_id is not None and user_id == prescriber_id:
+        raise NotAllowed("Segregation of duties: the prescriber of a prescription cannot dispense it.",
+                         object_type="prescription")
+    if role != "pharmacist":
+        raise NotAllowed("Only pharmacists dispense.", object_type="prescription")
+
+
+def check_lot(lot_number: str, lot_expiry: date | None, today: date) -> tuple[str, date]:
+    errors: dict[str, list[str]] = {}
+    lot = (lot_number or "").strip().upper()
+    if not LOT_NUMBER.match(lot):
+        errors["lot_number"] = ["Give the lot number: letters, digits and hyphens, up to 40."]
+    if lot_expiry is None:
+        errors["lot_expiry"] = ["Give the lot's expiry date."]
+    elif lot_expiry <= today:
+        errors["lot_expiry"] = [f"Lot expired (or expires today, {lot_expiry.isoformat()}): it cannot be dispensed."]
+    if errors:
+        raise RuleViolation("This lot cannot be dispensed.", errors)
+    return lot, lot_expiry  # type: ignore[return-value]
+
+
+def check_count(count: object, max_count: int, field: str = "count") -> int:
+    """A count someone found or reports: a whole number 0..max_count."""
+    if not isinstance(count, int) or isinstance(count, bool) or count < 0 or count > max_count:
+        raise RuleViolation("That count is not plausible.",
+                            {field: [f"Give the number of items counted, a whole number from 0 to {max_count}."]})
+    return count
+
+
+def check_removal(quantity: object, on_hand: int, field: str = "quantity") -> int:
+    """Wasting or returning: at least 1, at most what is on hand for the lot."""
+    if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 1:
+        raise RuleViolation("That quantity is not valid.", {field: ["Give a whole number of at least 1."]})
+    if quantity > on_hand:
+        raise RuleViolation("That is more than is on hand.", {field: [f"Only {on_hand} on hand in this lot."]})
+    return quantity
+
+
+def signed_quantity(kind: str, amount: int) -> int:
+    """The ledger's signed change for a movement of `amount` items."""
+    return SIGN[kind] * amount
+
+
+def on_hand_from(movements: Iterable[tuple[str, int]]) -> int:
+    """On hand from (kind, signed quantity) ledger entries: the sum; reported counts move nothing."""
+    return sum(quantity for kind, quantity in movements if kind != "count_reported")
+
+
+def receipt_overdue(*, delivered_at: datetime | None, received_at: datetime | None, lost: bool, now: datetime,
+                    days: float) -> bool:
+    return (delivered_at is not None and received_at is None and not lost
+            and now - delivered_at >= timedelta(days=days))
