@@ -95,9 +95,12 @@ def init_security(app: Flask) -> None:
 
 
 def register_web(app: Flask) -> None:
+    from telehealth.accounts.sitter_views import blueprint as sitter_pages
     from telehealth.accounts.views import blueprint as accounts_pages
+    from telehealth.dispensing.views import blueprint as dispensing_pages
     from telehealth.escalations.views import blueprint as escalation_pages
     from telehealth.inbound.views import blueprint as twilio_webhooks
+    from telehealth.prescriptions.views import blueprint as prescription_pages
     from telehealth.web.errors import register_error_handlers
     from telehealth.web.templating import init_templating
     from telehealth.web.views import blueprint as home_pages
@@ -106,6 +109,9 @@ def register_web(app: Flask) -> None:
     init_templating(app)
     app.register_blueprint(home_pages)
     app.register_blueprint(accounts_pages)
+    app.register_blueprint(sitter_pages)
+    app.register_blueprint(prescription_pages)
+    app.register_blueprint(dispensing_pages)
     app.register_blueprint(escalation_pages)
     app.register_blueprint(twilio_webhooks)
     # Twilio's webhooks are authenticated by their signature instead of a CSRF token.
@@ -118,16 +124,17 @@ def register_web(app: Flask) -> None:
 
 def register_api(app: Flask) -> None:
     from telehealth.accounts.api import blueprint as accounts_api
+    from telehealth.dispensing.api import blueprint as dispensing_api
     from telehealth.escalations.api import blueprint as escalations_api
+    from telehealth.prescriptions.api import blueprint as prescriptions_api
     from telehealth.web.errors import ClinicApi
 
     api = ClinicApi(app, spec_kwargs={"components": {"securitySchemes": {
         "bearer": {"type": "http", "scheme": "bearer"}}}, "security": [{"bearer": []}]})
-    api.register_blueprint(accounts_api)
-    api.register_blueprint(escalations_api)
     # The API authenticates with bearer tokens, never cookies, so cross-site forgery cannot ride on it.
-    csrf.exempt(accounts_api)
-    csrf.exempt(escalations_api)
+    for blueprint in (accounts_api, escalations_api, prescriptions_api, dispensing_api):
+        api.register_blueprint(blueprint)
+        csrf.exempt(blueprint)
 
 
 def init_jobs(app: Flask) -> None:

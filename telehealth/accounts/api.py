@@ -1,13 +1,15 @@
-"""`/api/v1` for accounts: tokens, who am I, staff accounts (admin), patients."""
+"""`/api/v1` for accounts: tokens, who am I, staff accounts (admin), patients and their sitters."""
 from __future__ import annotations
 
-from flask import g
+from flask import current_app, g
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from telehealth.accounts import operations as accounts
+from telehealth.accounts import sitters
 from telehealth.accounts.models import Role
-from telehealth.accounts.schemas import PatientOut, PatientSummary, TokenCreated, TokenRequest, UserCreate, UserOut
+from telehealth.accounts.schemas import (PatientOut, PatientSummary, SitterCreate, SitterOut, TokenCreated,
+                                         TokenRequest, UserCreate, UserOut)
 from telehealth.actor import Actor
 from telehealth.db import get_session
 from telehealth.web.auth import account_policy, client_address, current_actor, token_required
@@ -84,3 +86,43 @@ class PatientRecord(MethodView):
     def get(self, patient_id: int):
         """One patient's record. Every staff read is audited."""
         return accounts.read_patient_record(get_session(), current_actor(), patient_id)
+
+
+# Sitters are managed by the patient or their prescriber (the operations check which patient).
+SITTER_MANAGERS = (Role.PRESCRIBER, Role.PATIENT)
+
+
+def _sitter_settings() -> sitters.SitterSettings:
+    return sitters.SitterSettings.from_config(current_app.config)
+
+
+@blueprint.route("/patients/<int:patient_id>/sitters")
+class PatientSitters(MethodView):
+    @token_required(*SITTER_MANAGERS)
+    @blueprint.arguments(SitterCreate)
+    @blueprint.response(201, SitterOut)
+    @blueprint.alt_response(422, description="A bad phone number, one already in use, or a missing name")
+    def post(self, body: dict, patient_id: int):
+        """Register a sitter. Their phone is texted a code; texting it back verifies the phone and
+        records their consent."""
+        return sitters.register_sitter(get_session(), current_actor(), account_policy(), _sitter_settings(),
+                                       patient_id, **body)
+
+
+@blueprint.route("/sitters/<int:sitter_id>/resend-code")
+class ResendSitterCode(MethodView):
+    @token_required(*SITTER_MANAGERS)
+    @blueprint.response(200, SitterOut)
+    @blueprint.alt_response(409, description="The phone is already verified, or the sitter is inactive")
+    def post(self, sitter_id: int):
+        """Text a fresh code; the earlier one stops working."""
+        return sitters.resend_code(get_session(), current_actor(), _sitter_settings(), sitter_id)
+
+
+@blueprint.route("/sitters/<int:sitter_id>/deactivate")
+class DeactivateSitter(MethodView):
+    @token_required(*SITTER_MANAGERS)
+    @blueprint.response(200, SitterOut)
+    def post(self, sitter_id: int):
+        """The sitter no longer sits for this patient (repeating it changes nothing)."""
+        return sitters.deactivate_sitter(get_session(), current_actor(), sitter_id)

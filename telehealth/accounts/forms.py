@@ -37,3 +37,12 @@ class NewTokenForm(FlaskForm):
 
 class RevokeTokenForm(FlaskForm):
     pass
+
+
+class SitterForm(FlaskForm):
+    """A sitter, added by the patient or their prescriber; the operation says what is missing."""
+
+    full_name = StringField("Sitter's full name", validators=[Length(max=120)])
+    phone = TelField("Sitter's mobile phone (we text them a code to reply with)", validators=[Length(max=32)])
+    relationship_to_patient = StringField("Relationship to the patient (spouse, friend...)",
+                                          validators=[Length(max=60)])

@@ -1,5 +1,8 @@
-"""marshmallow schemas at the API's edge: one per direction and audience."""
+"""marshmallow schemas at the API's edge: one per direction and audience; the pieces every room's
+schemas share (`Strict`, `RepeatableList`, `PersonOut`) come first."""
 from __future__ import annotations
+
+from typing import Any
 
 import marshmallow as ma
 from marshmallow import fields, validate
@@ -10,6 +13,38 @@ from telehealth.accounts.models import Role
 class Strict(ma.Schema):
     class Meta:
         unknown = ma.RAISE  # a misspelt field is an error, not silently ignored
+
+
+class RepeatableList(fields.List):
+    """A query argument given repeated (`?state=open&state=acknowledged`) or as a comma list
+    (`?state=open,acknowledged`). An unknown item is one plain message, not an error per index."""
+
+    is_multiple = True  # webargs: collect every repetition in the query string, not just the first
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> list[Any]:
+        raw = [value] if isinstance(value, str) else list(value or [])
+        items = [part.strip() for item in raw for part in str(item).split(",") if part.strip()]
+        result, errors = [], []
+        for item in items:
+            try:
+                result.append(self.inner.deserialize(item, **kwargs))
+            except ma.ValidationError as error:
+                errors.extend(f"{item!r}: {message}" for message in _messages(error))
+        if errors:
+            raise ma.ValidationError(errors)
+        return list(dict.fromkeys(result))  # each once, in the order given
+
+
+def _messages(error: ma.ValidationError) -> list[str]:
+    messages = error.messages
+    return [str(m) for m in messages] if isinstance(messages, list) else [str(messages)]
+
+
+class PersonOut(ma.Schema):
+    """A staff member as other records name them: who acted, who was paged."""
+
+    id = fields.Integer()
+    full_name = fields.String()
 
 
 class TokenRequest(Strict):
@@ -41,6 +76,14 @@ class UserOut(ma.Schema):
     phone = fields.String(allow_none=True)
     active = fields.Boolean()
     created_at = fields.AwareDateTime()
+
+
+class SitterCreate(Strict):
+    full_name = fields.String(required=True, validate=validate.Length(max=120))
+    phone = fields.String(required=True, validate=validate.Length(max=32),
+                          metadata={"description": "The sitter's mobile number; a code is texted to it."})
+    relationship_to_patient = fields.String(required=True, validate=validate.Length(max=60),
+                                            metadata={"description": "Spouse, friend, parent..."})
 
 
 class SitterOut(ma.Schema):

@@ -124,7 +124,7 @@ class CodeCheck(enum.Enum):
 def verify_code(session: Session, actor: Actor, settings: SitterSettings, sitter_id: int, code: str) -> CodeCheck:
     """The sitter texted a code back. Right and in time: the phone is verified and consent recorded.
     A wrong code uses an attempt (kept: it is not an error that rolls back)."""
-    sitter = session.get(Sitter, sitter_id, with_for_update=True)
+    sitter = session.get(Sitter, sitter_id, with_for_update=True, populate_existing=True)
     if sitter is None or sitter.verification_code_hash is None:
         raise Conflict("No code is waiting for this number.")
     now = clock.now()

@@ -17,9 +17,8 @@ from telehealth.audit.models import AuditAction
 from telehealth.audit.operations import record
 from telehealth.db import get_session
 from telehealth.errors import NotFound, RuleViolation
-from telehealth.escalations.operations import list_escalations
-from telehealth.escalations.rules import State
 from telehealth.web.auth import account_policy, acting_user, client_address, current_actor, login_required
+from telehealth.web.record_pages import my_record_page, patient_record_page
 
 blueprint = Blueprint("accounts", __name__)
 
@@ -172,17 +171,12 @@ def patient_list() -> str:
 
 @blueprint.get("/patients/<int:patient_id>")
 @login_required(Role.PRESCRIBER, Role.COMPLIANCE)
-def patient_record(patient_id: int) -> str:
-    patient = accounts.read_patient_record(get_session(), current_actor(), patient_id)
-    alerts = list_escalations(get_session(), current_actor(), patient_id=patient.id, states=list(State))
-    return render_template("accounts/patient_record.html", patient=patient, escalations=alerts)
+def patient_record(patient_id: int) -> tuple[str, int]:
+    # The page gathers every room's panel (prescriptions, sitters, packages): see web.record_pages.
+    return patient_record_page(patient_id)
 
 
 @blueprint.get("/me")
 @login_required(Role.PATIENT)
-def my_record() -> str:
-    user = acting_user()
-    if user.patient is None:
-        raise NotFound("Your patient record is not set up yet. Please call the clinic.")
-    patient = accounts.read_patient_record(get_session(), current_actor(), user.patient.id)
-    return render_template("accounts/my_record.html", patient=patient)
+def my_record() -> tuple[str, int]:
+    return my_record_page()

@@ -83,11 +83,11 @@ def _patient(session: Session, actor: Actor, patient_id: int) -> Patient:
     return patient
 
 
-def _may_write(actor: Actor, patient: Patient, *, staff: tuple[str, ...]) -> None:
-    """The patient themselves, the staff roles named, or the system."""
+def _may_write(actor: Actor, patient: Patient, *, staff: tuple[str, ...], by_patient: bool = True) -> None:
+    """The staff roles named, the system, and (when `by_patient`) the patient themselves."""
     if actor.role == "system" or actor.role in staff:
         return
-    if actor.role == "patient" and actor.user_id == patient.user_id:
+    if by_patient and actor.role == "patient" and actor.user_id == patient.user_id:
         return
     raise NotAllowed("You may not change this patient's inventory.", object_type="patient", object_id=patient.id,
                      patient_id=patient.id, hide_existence=actor.role == "patient")
@@ -116,10 +116,10 @@ def record_dose_taken(session: Session, actor: Actor, patient_id: int, amount: i
 
 
 def _removal(session: Session, actor: Actor, patient_id: int, *, lot_number: str, quantity: Any,
-             kind: MovementKind, action: AuditAction, staff: tuple[str, ...], witness_name: str | None = None,
-             note: str | None = None) -> InventoryMovement:
+             kind: MovementKind, action: AuditAction, staff: tuple[str, ...], by_patient: bool = True,
+             witness_name: str | None = None, note: str | None = None) -> InventoryMovement:
     patient = _patient(session, actor, patient_id)
-    _may_write(actor, patient, staff=staff)
+    _may_write(actor, patient, staff=staff, by_patient=by_patient)
     lot = (lot_number or "").strip().upper()
     held = on_hand_by_lot(session, patient.id)
     if lot not in held:
@@ -149,7 +149,7 @@ def record_return(session: Session, actor: Actor, patient_id: int, *, lot_number
     """Items returned to the pharmacy: recorded by the pharmacist who received them."""
     return _removal(session, actor, patient_id, lot_number=lot_number, quantity=quantity,
                     kind=MovementKind.RETURNED, action=AuditAction.INVENTORY_RETURNED, staff=("pharmacist",),
-                    note=note)
+                    by_patient=False, note=note)
 
 
 def report_count(session: Session, actor: Actor, settings: Any, patient_id: int, count: Any, *,

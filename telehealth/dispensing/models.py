@@ -50,7 +50,7 @@ class Shipment(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     received_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     received_count: Mapped[int | None]
-    received_via: Mapped[str | None] = mapped_column(sa.String(10))   # sms or web
+    received_via: Mapped[str | None] = mapped_column(sa.String(10))   # sms, web or api
     # Staged release: shipped although earlier sessions or escalations were not closed, on the
     # strength of this prescriber's authorization.
     release_override_id: Mapped[int | None] = mapped_column(sa.ForeignKey("release_overrides.id"), unique=True)

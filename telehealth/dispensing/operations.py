@@ -71,7 +71,11 @@ def dispense(session: Session, actor: Actor, settings: DispensingSettings, presc
     prescription = session.get(Prescription, prescription_id, with_for_update=True)
     if prescription is None:
         raise NotFound(f"No prescription {prescription_id}.")
-    rules.check_dispenser(role=actor.role, user_id=actor.user_id, prescriber_id=prescription.prescriber_id)
+    try:
+        rules.check_dispenser(role=actor.role, user_id=actor.user_id, prescriber_id=prescription.prescriber_id)
+    except NotAllowed as refusal:  # the audited refusal names what was refused
+        refusal.object_id, refusal.patient_id = prescription.id, prescription.patient_id
+        raise
     fills = session.scalar(sa.select(sa.func.count()).select_from(Dispensing)
                            .where(Dispensing.prescription_id == prescription.id)) or 0
     today = _today()
@@ -122,6 +126,27 @@ def release_blockers(session: Session, patient_id: int) -> list[str]:
                                                      for problem in check(session, patient_id)]
 
 
+@dataclass(frozen=True)
+class ReleaseStatus:
+    blockers: list[str]
+    override: ReleaseOverride | None
+
+    @property
+    def held(self) -> bool:
+        return bool(self.blockers) and self.override is None
+
+
+def release_status(session: Session, actor: Actor, patient_id: int) -> ReleaseStatus:
+    """May the patient's next package leave? Pharmacists see it for everyone they ship to; others
+    for the patients they may read."""
+    patient = session.get(Patient, patient_id)
+    if patient is None:
+        raise NotFound("No such patient.")
+    if actor.role != "pharmacist":
+        ensure_may_read_patient(actor, patient)
+    return ReleaseStatus(release_blockers(session, patient.id), unused_override(session, patient.id))
+
+
 def unused_override(session: Session, patient_id: int) -> ReleaseOverride | None:
     used = sa.select(Shipment.release_override_id).where(Shipment.release_override_id.is_not(None))
     return session.scalar(sa.select(ReleaseOverride).where(ReleaseOverride.patient_id == patient_id,
@@ -131,7 +156,8 @@ def unused_override(session: Session, patient_id: int) -> ReleaseOverride | None
 
 def authorize_release(session: Session, actor: Actor, patient_id: int, reason: str) -> ReleaseOverride:
     """A prescriber of the patient lets the next package leave although something holds it."""
-    patient = session.get(Patient, patient_id)
+    # Locked: one release decision per patient at a time (two prescribers at once authorize once).
+    patient = session.get(Patient, patient_id, with_for_update=True)
     if patient is None:
         raise NotFound("No such patient.")
     if actor.role != "prescriber":
@@ -181,6 +207,9 @@ def ship(session: Session, actor: Actor, settings: DispensingSettings, dispensin
     if errors:
         raise RuleViolation("The package was not shipped.", errors)
     patient_id = fill.prescription.patient_id
+    # Locked: one release decision per patient at a time, so two packages shipping at once cannot
+    # both use one authorization (the loser is held, not crashed on the unique key).
+    session.get(Patient, patient_id, with_for_update=True)
     override = None
     blockers = release_blockers(session, patient_id)
     if blockers:
@@ -200,7 +229,9 @@ def ship(session: Session, actor: Actor, settings: DispensingSettings, dispensin
 
 
 def _shipment(session: Session, shipment_id: int) -> Shipment:
-    shipment = session.get(Shipment, shipment_id, with_for_update=True)
+    # populate_existing: a row already loaded in this session (say, by `awaiting_receipt`) must show
+    # what the lock found, or a concurrent receipt is not seen and the package is received twice.
+    shipment = session.get(Shipment, shipment_id, with_for_update=True, populate_existing=True)
     if shipment is None:
         raise NotFound(f"No shipment {shipment_id}.")
     return shipment
@@ -239,16 +270,17 @@ def confirm_receipt(session: Session, actor: Actor, settings: DispensingSettings
     if patient is None or actor.role != "patient" or actor.user_id != patient.user_id:
         raise NotAllowed("Only the patient confirms their own packages.", object_type="shipment",
                          object_id=shipment_id, patient_id=patient_id, hide_existence=True)
+    if shipment_id is not None:  # whose package it is comes before what was typed about it
+        shipment = _shipment(session, shipment_id)
+        if shipment.patient_id != patient.id:
+            raise NotAllowed("That package is not yours.", object_type="shipment", object_id=shipment_id,
+                             patient_id=patient.id, hide_existence=True)
     found = rules.check_count(count, settings.max_count)
     if shipment_id is None:
         waiting = awaiting_receipt(session, patient.id)
         if not waiting:
             raise Conflict(NO_PACKAGE_WAITING)
-        shipment_id = waiting[0].id
-    shipment = _shipment(session, shipment_id)
-    if shipment.patient_id != patient.id:
-        raise NotAllowed("That package is not yours.", object_type="shipment", object_id=shipment_id,
-                         patient_id=patient.id, hide_existence=True)
+        shipment = _shipment(session, waiting[0].id)
     if shipment.state in ("received", "lost"):
         raise Conflict(f"That package is already {shipment.state}.")
     now = clock.now()

@@ -7,35 +7,10 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from telehealth.accounts.schemas import Strict
+from telehealth.accounts.schemas import PersonOut, RepeatableList, Strict
 from telehealth.escalations.rules import Outcome, Reason, Severity, State
 
 QUEUE_STATES = (State.OPEN, State.ACKNOWLEDGED)  # what "the queue" means when no state is asked for
-
-
-class RepeatableList(fields.List):
-    """A query argument given repeated (`?state=open&state=acknowledged`) or as a comma list
-    (`?state=open,acknowledged`). An unknown item is one plain message, not an error per index."""
-
-    is_multiple = True  # webargs: collect every `state=` of the query string, not just the first
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> list[Any]:
-        raw = [value] if isinstance(value, str) else list(value or [])
-        items = [part.strip() for item in raw for part in str(item).split(",") if part.strip()]
-        result, errors = [], []
-        for item in items:
-            try:
-                result.append(self.inner.deserialize(item, **kwargs))
-            except ma.ValidationError as error:
-                errors.extend(f"{item!r}: {message}" for message in _messages(error))
-        if errors:
-            raise ma.ValidationError(errors)
-        return list(dict.fromkeys(result))  # each once, in the order given
-
-
-def _messages(error: ma.ValidationError) -> list[str]:
-    messages = error.messages
-    return [str(m) for m in messages] if isinstance(messages, list) else [str(messages)]
 
 
 class EscalationQuery(Strict):
@@ -56,11 +31,6 @@ class ResolveRequest(Strict):
     outcome = fields.Enum(Outcome, by_value=True, required=True)
     note = fields.String(required=True, validate=validate.Length(max=2000),
                          metadata={"description": "What happened. Required, not blank."})
-
-
-class PersonOut(ma.Schema):
-    id = fields.Integer()
-    full_name = fields.String()
 
 
 class EventOut(ma.Schema):

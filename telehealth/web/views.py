@@ -16,7 +16,7 @@ START_PAGE = {
     Role.PRESCRIBER: "escalations.queue",
     Role.COMPLIANCE: "escalations.queue",
     Role.ADMIN: "accounts.staff_accounts",
-    Role.PHARMACIST: "accounts.account",
+    Role.PHARMACIST: "dispensing.queue",
 }
 
 
