@@ -146,12 +146,21 @@ def report_lost(shipment_id: int) -> Response | tuple[str, int]:
 
 
 @blueprint.post("/shipments/<int:shipment_id>/loss-filings")
-@login_required(Role.PHARMACIST)
+@login_required(Role.PHARMACIST, Role.COMPLIANCE)
 def record_loss_filings(shipment_id: int) -> Response | tuple[str, int]:
+    """From the fill page (pharmacist) or the patient page (compliance): back to the same page."""
     form = LossFilingsForm()
     outcome = submit(form, lambda: dispensing.record_loss_filings(
         get_session(), current_actor(), shipment_id, dea_notice_on=form.dea_notice_on.data,
         form_106_filed_on=form.form_106_filed_on.data, form_106_number=form.form_106_number.data))
+    if current_actor().role == Role.COMPLIANCE.value:
+        patient_id = get_session().scalar(sa.select(Shipment.patient_id).where(Shipment.id == shipment_id))
+        if patient_id is None:
+            raise NotFound("No such package.")
+        if outcome.failed:
+            return patient_record_page(patient_id, outcome.status, outcome.posted("filings", shipment_id))
+        flash(f"DEA filing recorded for package {shipment_id}.")
+        return redirect(url_for("accounts.patient_record", patient_id=patient_id, _anchor="packages"))
     prescription_id = _prescription_of(Shipment, shipment_id)
     if outcome.failed:
         return _fill_page(prescription_id, outcome.status, outcome.posted("filings", shipment_id))

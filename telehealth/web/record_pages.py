@@ -13,7 +13,7 @@ from telehealth.accounts.models import Role
 from telehealth.db import get_session
 from telehealth.dispensing import inventory
 from telehealth.dispensing import operations as dispensing
-from telehealth.dispensing.forms import LostForm, ReceiptForm, ReleaseForm
+from telehealth.dispensing.forms import LossFilingsForm, LostForm, ReceiptForm, ReleaseForm
 from telehealth.errors import NotFound
 from telehealth.escalations.operations import list_escalations
 from telehealth.escalations.rules import State
@@ -24,7 +24,7 @@ from telehealth.web.forms import ButtonForm, PageForms, Posted
 
 BLANKS = {"screening": ScreeningForm, "override": OverrideForm, "prescription": PrescriptionForm,
           "status": StatusForm, "sitter": SitterForm, "resend": ButtonForm, "deactivate": ButtonForm,
-          "release": ReleaseForm, "lost": LostForm, "receipt": ReceiptForm}
+          "release": ReleaseForm, "lost": LostForm, "receipt": ReceiptForm, "filings": LossFilingsForm}
 
 
 def patient_record_page(patient_id: int, status: int = 200, posted: Posted | None = None) -> tuple[str, int]:
@@ -44,8 +44,9 @@ def patient_record_page(patient_id: int, status: int = 200, posted: Posted | Non
         release_override=dispensing.unused_override(session, patient.id),
         shipments=dispensing.shipments_for(session, actor, patient.id),
         on_hand_by_lot=inventory.on_hand_by_lot(session, patient.id),
-        # Compliance reads the same page; only the patient's prescribers act on it.
-        may_act=actor.role == Role.PRESCRIBER.value), status
+        # Compliance reads the same page; only the patient's prescribers act on it, except that
+        # compliance records the DEA filings of a lost package (as the pharmacy may).
+        may_act=actor.role == Role.PRESCRIBER.value, may_file=actor.role == Role.COMPLIANCE.value), status
 
 
 def my_record_page(status: int = 200, posted: Posted | None = None) -> tuple[str, int]:

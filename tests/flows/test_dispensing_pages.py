@@ -224,6 +224,26 @@ def test_a_package_delivered_then_lost_gets_its_dea_filings_recorded(app, client
     assert "Form 106: 2026-11-21, no. F106-0042" in text_of(client.get(page))
 
 
+def test_compliance_records_the_dea_filings_of_a_lost_package_from_the_patient_page(
+        app, client, session, make, clock, course):
+    _, patient, pharmacist, prescription = course
+    shipment = shipped(app, session, pharmacist, prescription)
+    dispensing.report_lost(session, Actor.for_user(pharmacist), settings(app), shipment.id, "Never arrived.")
+    session.commit()
+    officer = make.user(Role.COMPLIANCE, name="Cora Compliance")
+    log_in(client, officer.email)
+    record = f"/patients/{patient.id}"
+    assert "Record the DEA filings of package" in text_of(client.get(record))
+    clock.advance(days=1)
+    bad = post(client, record, f"/shipments/{shipment.id}/loss-filings", dea_notice_on="2031-01-01")
+    assert bad.status_code == 422 and rows(session, Shipment)[0].dea_notice_on is None
+    response = post(client, record, f"/shipments/{shipment.id}/loss-filings", dea_notice_on="2026-11-21",
+                    form_106_filed_on="2026-11-21", form_106_number="F106-0077")
+    assert response.status_code == 302 and response.headers["Location"].startswith(record)
+    filed, = rows(session, Shipment)
+    assert filed.dea_notice_on == date(2026, 11, 21) and filed.form_106_number == "F106-0077"
+
+
 def test_a_prescriber_reports_a_package_lost_from_the_patient_page(app, client, session, course):
     prescriber, patient, pharmacist, prescription = course
     shipment = shipped(app, session, pharmacist, prescription)
