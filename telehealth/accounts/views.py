@@ -18,6 +18,7 @@ from telehealth.audit.operations import record
 from telehealth.db import get_session
 from telehealth.errors import NotFound, RuleViolation
 from telehealth.web.auth import account_policy, acting_user, client_address, current_actor, login_required
+from telehealth.web.forms import field_errors
 from telehealth.web.record_pages import my_record_page, patient_record_page
 
 blueprint = Blueprint("accounts", __name__)
@@ -30,17 +31,6 @@ def _safe_next(target: str | None) -> str:
         if not parts.scheme and not parts.netloc and target.startswith("/") and not target.startswith("//"):
             return target
     return url_for("home.index")
-
-
-def _form_errors(form, error: RuleViolation) -> None:  # noqa: ANN001
-    for field, messages in error.errors.items():
-        target = getattr(form, field, None)
-        if target is not None:
-            target.errors = list(target.errors) + messages
-        else:
-            form.form_errors.extend(messages)
-    if not error.errors:
-        form.form_errors.append(error.message)
 
 
 @blueprint.route("/login", methods=["GET", "POST"])
@@ -153,7 +143,7 @@ def staff_accounts() -> Response | tuple[str, int]:
                                             role=form.role.data, password=form.password.data,
                                             phone=form.phone.data or None)
             except RuleViolation as error:
-                _form_errors(form, error)
+                field_errors(form, error)
                 status = 422
             else:
                 flash(f"Account created for {user.full_name}.")

@@ -14,6 +14,7 @@ from telehealth.escalations.forms import AcknowledgeForm, QueueFilterForm, Resol
 from telehealth.escalations.rules import State
 from telehealth.escalations.schemas import QUEUE_STATES
 from telehealth.web.auth import current_actor, login_required
+from telehealth.web.forms import field_errors
 
 blueprint = Blueprint("escalations", __name__)
 
@@ -62,7 +63,7 @@ def resolve(escalation_id: int) -> Response | tuple[str, int]:
         escalations.resolve(get_session(), current_actor(), escalation_id, outcome=form.outcome.data or "",
                             note=form.note.data or "", channel="web")
     except RuleViolation as error:
-        _field_errors(form, error)
+        field_errors(form, error)
         if form.outcome.errors:  # the operation lists the API's values; people read the labels
             form.outcome.errors = ["Choose an outcome: " + ", ".join(o.label for o in rules.Outcome) + "."]
         return _detail_page(escalation_id, status=422, resolve_form=form)
@@ -82,14 +83,3 @@ def _detail_page(escalation_id: int, status: int = 200, problem: str | None = No
                            may_act=escalations.may_act_on(session, actor, escalation),
                            acknowledge_form=acknowledge_form or AcknowledgeForm(formdata=None),
                            resolve_form=resolve_form or ResolveForm(formdata=None)), status
-
-
-def _field_errors(form: ResolveForm, error: RuleViolation) -> None:
-    for field, messages in error.errors.items():
-        target = getattr(form, field, None)
-        if target is not None:
-            target.errors = list(target.errors) + messages
-        else:
-            form.form_errors.extend(messages)
-    if not error.errors:
-        form.form_errors.append(error.message)
