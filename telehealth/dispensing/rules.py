@@ -1,5 +1,7 @@
 """Pure dispensing rules (SPEC §3, §8): may this fill happen, who may dispense, is the lot good,
-is a count plausible, what is on hand, is a receipt overdue. Plain values in, errors or answers out.
+is a count plausible, how each ledger movement moves on hand. Plain values in, errors or answers out.
+On hand and overdue receipts are decided by the database (`inventory.on_hand_by_lot`,
+`operations.overdue_receipt_ids`), so they have no twin here.
 
 Decisions:
 - Fill window: a fill is allowed while `today - issued_on` is under `window_days` (182 by default:
@@ -10,8 +12,7 @@ Decisions:
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timedelta
-from typing import Iterable
+from datetime import date
 
 from telehealth.errors import NotAllowed, RuleViolation
 
@@ -93,14 +94,3 @@ def check_removal(quantity: object, on_hand: int, field: str = "quantity") -> in
 def signed_quantity(kind: str, amount: int) -> int:
     """The ledger's signed change for a movement of `amount` items."""
     return SIGN[kind] * amount
-
-
-def on_hand_from(movements: Iterable[tuple[str, int]]) -> int:
-    """On hand from (kind, signed quantity) ledger entries: the sum; reported counts move nothing."""
-    return sum(quantity for kind, quantity in movements if kind != "count_reported")
-
-
-def receipt_overdue(*, delivered_at: datetime | None, received_at: datetime | None, lost: bool, now: datetime,
-                    days: float) -> bool:
-    return (delivered_at is not None and received_at is None and not lost
-            and now - delivered_at >= timedelta(days=days))

@@ -320,6 +320,15 @@ def test_a_confirmed_package_is_never_overdue(session, settings, team, prescript
     assert escalate_overdue_receipts(job) == {}
 
 
+def test_a_package_reported_lost_is_never_overdue(session, settings, team, prescription, job, clock):
+    package = delivered_package(session, team.pharmacist, settings, prescription)
+    operations.report_lost(session, as_(team.pharmacist), settings, package.id, "Never reached the door.")
+    session.commit()
+    clock.advance(days=10)
+    assert escalate_overdue_receipts(job) == {}
+    assert escalations_of(session, Reason.RECEIPT_OVERDUE) == []
+
+
 def test_a_package_in_transit_is_never_overdue(session, settings, team, prescription, job, clock):
     ship(session, team.pharmacist, settings, dispense(session, team.pharmacist, settings, prescription))
     clock.advance(days=10)
@@ -546,6 +555,11 @@ def test_more_cannot_be_wasted_or_returned_than_the_lot_holds(session, settings,
                                witness_name="Sam Witness")
     assert list(refused.value.errors) == ["lot_number"]
     assert inventory.on_hand(session, team.patient.id) == 2
+
+
+def test_nothing_on_the_ledger_is_nothing_on_hand(session, team):
+    assert inventory.on_hand(session, team.patient.id) == 0
+    assert inventory.on_hand_by_lot(session, team.patient.id) == {}
 
 
 def test_a_reported_count_equal_to_the_ledger_raises_nothing(session, settings, team, prescription):

@@ -1,20 +1,18 @@
 """The pure dispensing rules (SPEC §3, §8): Schedule III fill limits, who dispenses, good lots,
-plausible counts, on hand from the ledger, and when a receipt is overdue."""
-from datetime import date, datetime, timedelta, timezone
+plausible counts, and how each ledger movement moves on hand."""
+from datetime import date, timedelta
 
 import pytest
 
 from config.clinical import CLINICAL_DEFAULTS
 from telehealth.dispensing.rules import (check_count, check_dispenser, check_fill, check_lot, check_removal,
-                                         on_hand_from, receipt_overdue, signed_quantity)
+                                         signed_quantity)
 from telehealth.errors import NotAllowed, RuleViolation
 from telehealth.prescriptions.rules import PrescriptionStatus
 
 ISSUED = date(2026, 11, 20)
 WINDOW = CLINICAL_DEFAULTS["SCHEDULE_III_FILL_WINDOW_DAYS"]
 MAX_COUNT = CLINICAL_DEFAULTS["INVENTORY_MAX_PLAUSIBLE_COUNT"]
-DELIVERED = datetime(2026, 11, 20, 15, 0, tzinfo=timezone.utc)
-THREE_DAYS = CLINICAL_DEFAULTS["RECEIPT_CONFIRMATION_DAYS"]
 
 
 def fill(**changes) -> None:
@@ -209,43 +207,3 @@ def test_removing_nothing_or_a_non_whole_number_is_refused(quantity):
 def test_each_movement_kind_moves_on_hand_its_own_way():
     assert [signed_quantity(kind, 2) for kind in ("received", "dose_taken", "wasted", "returned",
                                                   "count_reported")] == [2, -2, -2, -2, 0]
-
-
-def test_on_hand_is_the_sum_of_the_movements():
-    movements = [("received", 8), ("dose_taken", -2), ("wasted", -1), ("returned", -1)]
-    assert on_hand_from(movements) == 4
-
-
-def test_a_reported_count_moves_nothing_on_hand():
-    assert on_hand_from([("received", 8), ("count_reported", 5)]) == 8
-
-
-def test_nothing_on_the_ledger_is_nothing_on_hand():
-    assert on_hand_from([]) == 0
-
-
-# --- receipt_overdue ---------------------------------------------------------------------
-
-def overdue(now: datetime, **changes) -> bool:
-    arguments = dict(delivered_at=DELIVERED, received_at=None, lost=False, now=now, days=THREE_DAYS)
-    return receipt_overdue(**{**arguments, **changes})
-
-
-def test_a_package_delivered_exactly_three_days_ago_and_not_confirmed_is_overdue():
-    assert overdue(DELIVERED + timedelta(days=3))
-
-
-def test_a_package_delivered_a_second_less_than_three_days_ago_is_not_overdue():
-    assert not overdue(DELIVERED + timedelta(days=3) - timedelta(seconds=1))
-
-
-def test_a_confirmed_package_is_never_overdue():
-    assert not overdue(DELIVERED + timedelta(days=30), received_at=DELIVERED + timedelta(days=1))
-
-
-def test_a_package_reported_lost_is_not_overdue():
-    assert not overdue(DELIVERED + timedelta(days=30), lost=True)
-
-
-def test_a_package_not_yet_delivered_is_not_overdue():
-    assert not overdue(DELIVERED + timedelta(days=30), delivered_at=None)
