@@ -65,7 +65,7 @@ def _lots_by_expiry(session: Session, patient_id: int) -> list[tuple[str, int]]:
 
 def ledger(session: Session, actor: Actor, patient_id: int, limit: int = 500) -> list[InventoryMovement]:
     """The patient's movements, newest first; a staff read is audited."""
-    patient = _patient(session, actor, patient_id)
+    patient = patient_in_reach(session, actor, patient_id)
     movements = list(session.scalars(sa.select(InventoryMovement).where(InventoryMovement.patient_id == patient.id)
                                      .order_by(InventoryMovement.id.desc()).limit(limit)))
     if actor.role not in ("patient", "system"):
@@ -74,11 +74,13 @@ def ledger(session: Session, actor: Actor, patient_id: int, limit: int = 500) ->
     return movements
 
 
-def _patient(session: Session, actor: Actor, patient_id: int) -> Patient:
+def patient_in_reach(session: Session, actor: Actor, patient_id: int) -> Patient:
+    """The patient whose packages and ledger this actor may see: the patient, their care team,
+    compliance, and pharmacists (who keep the ledger of every patient they dispense to)."""
     patient = session.get(Patient, patient_id)
     if patient is None:
         raise NotFound("No such patient.")
-    if actor.role != "pharmacist":  # pharmacists keep the ledger of every patient they dispense to
+    if actor.role != "pharmacist":
         ensure_may_read_patient(actor, patient)
     return patient
 
@@ -118,7 +120,7 @@ def record_dose_taken(session: Session, actor: Actor, patient_id: int, amount: i
 def _removal(session: Session, actor: Actor, patient_id: int, *, lot_number: str, quantity: Any,
              kind: MovementKind, action: AuditAction, staff: tuple[str, ...], by_patient: bool = True,
              witness_name: str | None = None, note: str | None = None) -> InventoryMovement:
-    patient = _patient(session, actor, patient_id)
+    patient = patient_in_reach(session, actor, patient_id)
     _may_write(actor, patient, staff=staff, by_patient=by_patient)
     lot = (lot_number or "").strip().upper()
     held = on_hand_by_lot(session, patient.id)
@@ -156,7 +158,7 @@ def report_count(session: Session, actor: Actor, settings: Any, patient_id: int,
                  channel: str) -> InventoryMovement:
     """Someone counted what the patient has on hand. A count that differs from the ledger raises a
     low compliance escalation (dashboard only); the count itself moves nothing."""
-    patient = _patient(session, actor, patient_id)
+    patient = patient_in_reach(session, actor, patient_id)
     _may_write(actor, patient, staff=("prescriber", "pharmacist"))
     found = rules.check_count(count, settings.max_count)
     expected = on_hand(session, patient.id)

@@ -137,14 +137,12 @@ class ReleaseStatus:
 
 
 def release_status(session: Session, actor: Actor, patient_id: int) -> ReleaseStatus:
-    """May the patient's next package leave? Pharmacists see it for everyone they ship to; others
-    for the patients they may read."""
-    patient = session.get(Patient, patient_id)
-    if patient is None:
-        raise NotFound("No such patient.")
-    if actor.role != "pharmacist":
-        ensure_may_read_patient(actor, patient)
-    return ReleaseStatus(release_blockers(session, patient.id), unused_override(session, patient.id))
+    """May the patient's next package leave? For whoever may see the patient's packages."""
+    return _release(session, inventory.patient_in_reach(session, actor, patient_id).id)
+
+
+def _release(session: Session, patient_id: int) -> ReleaseStatus:
+    return ReleaseStatus(release_blockers(session, patient_id), unused_override(session, patient_id))
 
 
 def unused_override(session: Session, patient_id: int) -> ReleaseOverride | None:
@@ -315,8 +313,7 @@ def escalate_overdue_receipt(session: Session, settings: DispensingSettings, shi
         .values(receipt_overdue_at=now).execution_options(synchronize_session=False)).rowcount
     if claimed != 1:
         return False
-    shipment = session.get(Shipment, shipment_id)
-    session.refresh(shipment)
+    shipment = session.get(Shipment, shipment_id, populate_existing=True)  # as the claim just left it
     _audit(session, RECEIPT_SWEEP, AuditAction.SHIPMENT_RECEIPT_OVERDUE, shipment, shipment.patient_id)
     escalations.raise_escalation(session, RECEIPT_SWEEP, settings.escalations, patient_id=shipment.patient_id,
                                  reason=Reason.RECEIPT_OVERDUE, severity=Severity.MODERATE, shipment_id=shipment.id)
@@ -406,11 +403,7 @@ def loss_filings_missing(session: Session, escalation: Escalation) -> str | None
 
 def shipments_for(session: Session, actor: Actor, patient_id: int) -> list[Shipment]:
     """A patient's packages, newest first: the patient, their care team, compliance, pharmacists."""
-    patient = session.get(Patient, patient_id)
-    if patient is None:
-        raise NotFound("No such patient.")
-    if actor.role != "pharmacist":
-        ensure_may_read_patient(actor, patient)
+    patient = inventory.patient_in_reach(session, actor, patient_id)
     shipments = list(session.scalars(sa.select(Shipment).where(Shipment.patient_id == patient.id)
                                      .order_by(Shipment.shipped_at.desc(), Shipment.id.desc())))
     if actor.role not in ("patient", "system"):
@@ -453,8 +446,8 @@ def pharmacy_queue(session: Session, actor: Actor, settings: DispensingSettings)
         unshipped = [fill for fill in fills if fill.shipment is None]
         if len(fills) > prescription.refills and not unshipped:
             continue  # every fill used and shipped: nothing to do
-        items.append(QueueItem(prescription, len(fills), unshipped, release_blockers(session, prescription.patient_id),
-                               unused_override(session, prescription.patient_id)))
+        release = _release(session, prescription.patient_id)
+        items.append(QueueItem(prescription, len(fills), unshipped, release.blockers, release.override))
     record(session, actor, AuditAction.PHARMACY_QUEUE_READ, object_type="prescription",
            details={"prescription_ids": [item.prescription.id for item in items]})
     return items

@@ -58,8 +58,7 @@ def _fill_page(prescription_id: int, status: int = 200, posted: Posted | None = 
     return render_template("dispensing/fill.html", prescription=prescription, patient=prescription.patient,
                            fills=dispensing.fills_for(session, prescription.id),
                            shipments=dispensing.shipments_for(session, actor, patient_id),
-                           blockers=dispensing.release_blockers(session, patient_id),
-                           release_override=dispensing.unused_override(session, patient_id),
+                           release=dispensing.release_status(session, actor, patient_id),
                            on_hand_by_lot=lots, return_form=forms("return").offering(lots), forms=forms), status
 
 

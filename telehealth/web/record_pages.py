@@ -40,8 +40,7 @@ def patient_record_page(patient_id: int, status: int = 200, posted: Posted | Non
         prescriptions=prescriptions,
         fills={p.id: dispensing.fills_for(session, p.id) for p in prescriptions},
         status_forms={p.id: forms("status", p.id).offering(p.status) for p in prescriptions},
-        blockers=dispensing.release_blockers(session, patient.id),
-        release_override=dispensing.unused_override(session, patient.id),
+        release=dispensing.release_status(session, actor, patient.id),
         shipments=dispensing.shipments_for(session, actor, patient.id),
         on_hand_by_lot=inventory.on_hand_by_lot(session, patient.id),
         # Compliance reads the same page; only the patient's prescribers act on it, except that
