@@ -31,4 +31,33 @@ CLINICAL_DEFAULTS: dict[str, int | float | str] = {
     # Sitters (SPEC §3): the code texted to a new sitter's phone is good this long, for this many tries.
     "SITTER_CODE_TTL_MINUTES": 1440.0,
     "SITTER_CODE_MAX_ATTEMPTS": 5,
+    # Dose sessions (SPEC §4). Every time is counted from the scheduled time, the clearance or
+    # the dose, as named.
+    "SESSION_WINDOW_OPENS_MINUTES_BEFORE": 30.0,    # patient and sitter reminded; check-ins open
+    "SITTER_ARRIVAL_MINUTES_AFTER_SCHEDULED": 30.0,  # HERE by then, or moderate escalation, missed
+    "PRE_DOSE_REPORT_MINUTES_AFTER_SCHEDULED": 30.0, # questionnaire A by then, or the same
+    "BP_RECHECK_REST_MINUTES": 5.0,                 # rest before the second reading that decides
+    "DOSE_TAKEN_REMINDER_MINUTES": 20.0,            # after clearance
+    "DOSE_TAKEN_WITHIN_MINUTES": 30.0,              # after clearance, or low escalation, clearance expires
+    "POST_DOSE_REPORT_MINUTES_AFTER_DOSE": 60.0,    # questionnaire B is asked then
+    "POST_DOSE_REPORT_GRACE_MINUTES": 15.0,         # ... and missing after this grace is a high escalation
+    "RELEASE_MINUTES_AFTER_DOSE": 120.0,            # the sitter may release (OK) from then
+    "RELEASE_GRACE_MINUTES": 15.0,                  # ... and no release after this grace is high
+    "OBSERVATION_CHECK_EVERY_MINUTES": 30.0,        # "does the patient respond to their name?"
+    "OBSERVATION_CHECK_ANSWER_MINUTES": 10.0,       # no OK within this is a high escalation
+    # A reminder this late (a scheduler that was down) is not sent: its moment has passed.
+    "REMINDER_STALE_AFTER_MINUTES": 10.0,
+    # How often the scheduler sweeps due deadlines and opens windows (a missed deadline's SMS is
+    # in the outbox within about this long).
+    "DEADLINE_SWEEP_SECONDS": 1.0,
+    # Gates on the pre-dose report (SPEC §4), mmHg and beats per minute. A reading at or above a
+    # hold threshold is rechecked after a rest; the recheck decides.
+    "BP_HOLD_SYSTOLIC_MMHG": 160,
+    "BP_HOLD_DIASTOLIC_MMHG": 100,
+    "BP_URGENT_SYSTOLIC_MMHG": 180,
+    "BP_URGENT_DIASTOLIC_MMHG": 110,
+    "PULSE_HOLD_ABOVE_BPM": 120,
+    "PULSE_HOLD_BELOW_BPM": 45,
+    # Post-dose: dissociation or confusion at or above this (0-10) is a moderate escalation.
+    "DISSOCIATION_MODERATE_AT": 8,
 }

@@ -73,6 +73,10 @@ def init_rooms(app: Flask) -> None:
     from telehealth.dispensing import operations as dispensing
 
     escalations.register_resolution_guard(escalations.Reason.SHIPMENT_LOST, dispensing.loss_filings_missing)
+    # Staged release: a dose session with an incomplete record holds the next package.
+    from telehealth.dosing import scheduling
+
+    dispensing.register_release_check(scheduling.incomplete_records)
 
 
 def init_security(app: Flask) -> None:

@@ -66,6 +66,13 @@ class AuditAction(enum.Enum):
     PRESCRIPTION_STATUS_CHANGED = "prescription.status_changed"
     PRESCRIPTION_READ = "prescription.read"
     PRESCRIPTION_LIST_READ = "prescription.list_read"
+    DOSE_SESSION_SCHEDULED = "dose_session.scheduled"
+    DOSE_SESSION_STATE_CHANGED = "dose_session.state_changed"
+    DOSE_SESSION_CHECK_IN = "dose_session.check_in"
+    DOSE_SESSION_HOLD_RELEASED = "dose_session.hold_released"
+    DOSE_SESSION_READ = "dose_session.read"
+    DOSE_SESSION_LIST_READ = "dose_session.list_read"
+    DEADLINE_MISSED = "deadline.missed"
 
 
 class AuditEvent(Base):

@@ -119,7 +119,7 @@ class InventoryMovement(Base):
     actor_user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     actor_label: Mapped[str] = mapped_column(sa.String(120))
     shipment_id: Mapped[int | None] = mapped_column(sa.ForeignKey("shipments.id"))
-    dose_session_id: Mapped[int | None]   # the dose sessions issue adds its foreign key
+    dose_session_id: Mapped[int | None] = mapped_column(sa.ForeignKey("dose_sessions.id"))
     witness_name: Mapped[str | None] = mapped_column(sa.String(120))
     note: Mapped[str | None] = mapped_column(sa.Text)
     corrects_id: Mapped[int | None] = mapped_column(sa.ForeignKey("inventory_movements.id"))

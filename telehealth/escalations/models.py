@@ -21,8 +21,7 @@ class Escalation(Base):
     severity: Mapped[Severity] = mapped_column(enum_column(Severity, "escalation_severity"))
     state: Mapped[State] = mapped_column(enum_column(State, "escalation_state"))
     patient_id: Mapped[int] = mapped_column(sa.ForeignKey("patients.id"), index=True)
-    # The dose session, once that room exists (its issue adds the foreign key).
-    session_id: Mapped[int | None]
+    session_id: Mapped[int | None] = mapped_column(sa.ForeignKey("dose_sessions.id"), index=True)
     dose_number: Mapped[int | None]
     # "One open escalation per (session or patient, reason)": set while unresolved, cleared on
     # resolution; unique, so a concurrent second trigger cannot open a twin.

@@ -18,6 +18,7 @@ from flask import Flask
 
 from telehealth import clock
 from telehealth.dispensing.jobs import escalate_overdue_receipts
+from telehealth.dosing.jobs import sweep_deadlines
 from telehealth.escalations.jobs import advance_escalations
 from telehealth.jobs.runner import run_job
 from telehealth.messaging.jobs import dispatch_outbox
@@ -32,6 +33,7 @@ class Job:
 
 JOBS = [
     Job("dispatch_outbox", dispatch_outbox, "SMS_DISPATCH_INTERVAL_SECONDS"),
+    Job("sweep_deadlines", sweep_deadlines, "DEADLINE_SWEEP_SECONDS"),
     Job("advance_escalations", advance_escalations, "ESCALATION_TICK_SECONDS"),
     Job("escalate_overdue_receipts", escalate_overdue_receipts, "RECEIPT_OVERDUE_SWEEP_SECONDS"),
 ]

@@ -151,3 +151,170 @@ def receipt_count_differs(clinic: str, count: int) -> Sms:
 def package_problem(clinic: str, problem: str) -> Sms:
     """Why a RECEIVED text did nothing, and what to do instead."""
     return _sms("package_problem", clinic, problem)
+
+
+# --- dose sessions -----------------------------------------------------------------------
+# "Session" and "it", never the medicine's name or the word for an amount (SPEC §6).
+
+QUESTION_PROMPTS = {
+    "blood_pressure": "What is your blood pressure now? Send it like 128/82.",
+    "blood_pressure_recheck": "Please measure your blood pressure again now and send it like 128/82.",
+    "pulse": "What is your pulse (beats a minute)? Send one number, like 72.",
+    "substances": "Any alcohol, sedatives, opioids or drugs not prescribed to you in the last 24 hours? "
+                  "Send Y or N.",
+    "self_harm": "Are you having any thoughts of harming yourself? Send Y or N.",
+    "mood": "How is your mood from 0 (worst) to 10 (best)? Send one number.",
+    "on_hand": "How many items from the clinic do you have on hand right now? Send one number, like 7.",
+    "chest_pain": "Any chest pain or trouble breathing? Send Y or N.",
+    "nausea": "Any nausea, from 0 (none) to 3 (vomiting)? Send one number.",
+    "dissociation": "Do you feel detached, unreal or confused, from 0 (not at all) to 10 (severe)? "
+                    "Send one number.",
+}
+
+
+def window_open_patient(clinic: str, time: str) -> Sms:
+    return _sms("window_open_patient", clinic, f"Your session is at {time}. When your sitter is with you, text "
+                                               f"READY to start your check-in. Text SKIP to cancel.")
+
+
+def window_open_sitter(clinic: str, time: str) -> Sms:
+    return _sms("window_open_sitter", clinic, f"A session you sit for is at {time}. Text HERE when you arrive, "
+                                              f"and stay until we ask you to release.")
+
+
+def question(clinic: str, key: str) -> Sms:
+    """One question of a check-in (one question per message)."""
+    return _sms("question", clinic, QUESTION_PROMPTS[key])
+
+
+def rest_then_next(clinic: str, time: str, key: str) -> Sms:
+    """After a first blood pressure at a hold threshold: rest, and meanwhile the next question."""
+    return _sms("rest_then_next", clinic, f"Thanks. Please rest quietly: we will ask you to measure again at "
+                                          f"{time}. Next: {QUESTION_PROMPTS[key]}")
+
+
+def keep_resting(clinic: str, time: str) -> Sms:
+    return _sms("keep_resting", clinic, f"Please keep resting and measure your blood pressure again at {time}, "
+                                        f"then send it like 128/82.")
+
+
+def check_in_problem(clinic: str, problem: str) -> Sms:
+    """Why a check-in text did nothing, and what to send instead."""
+    return _sms("check_in_problem", clinic, problem)
+
+
+def waiting_for_sitter(clinic: str) -> Sms:
+    return _sms("waiting_for_sitter", clinic, "Thank you, your check-in is complete. You will be cleared when "
+                                              "your sitter texts HERE.")
+
+
+def sitter_arrived(clinic: str) -> Sms:
+    return _sms("sitter_arrived", clinic, "Thank you for being there. Please stay for the whole session; we will "
+                                          "text you to check on them.")
+
+
+def cleared(clinic: str, time: str) -> Sms:
+    return _sms("cleared", clinic, f"You are cleared for your session. Take it now with your sitter there, and "
+                                   f"text TAKEN when you have, by {time}.")
+
+
+def not_cleared(clinic: str, problem: str) -> Sms:
+    return _sms("not_cleared", clinic, f"You are not cleared for this session: {problem} Please do not take it. "
+                                       f"The clinic will contact you.")
+
+
+def held(clinic: str) -> Sms:
+    return _sms("held", clinic, "Thank you. Please do not take it today: your session is on hold and your "
+                                "prescriber will contact you. Emergency: 911.")
+
+
+def held_sitter(clinic: str) -> Sms:
+    return _sms("held_sitter", clinic, "The session is on hold; nothing will be taken today. The clinic will be "
+                                       "in touch. Emergency: 911.")
+
+
+def crisis_to_sitter(clinic: str) -> Sms:
+    return _sms("crisis_to_sitter", clinic, "Please stay with them now. " + CRISIS_LINES)
+
+
+def taken_soon(clinic: str, time: str) -> Sms:
+    return _sms("taken_soon", clinic, f"Reminder: text TAKEN once you have taken it. Your clearance ends at "
+                                      f"{time}.")
+
+
+def taken_recorded(clinic: str, time: str) -> Sms:
+    return _sms("taken_recorded", clinic, f"Recorded. Stay with your sitter and rest. We will ask how you feel "
+                                          f"at {time}.")
+
+
+def session_missed(clinic: str) -> Sms:
+    return _sms("session_missed", clinic, "Your session did not go ahead in time. Please do not take it now. "
+                                          "The clinic will contact you to reschedule.")
+
+
+def session_missed_sitter(clinic: str) -> Sms:
+    return _sms("session_missed_sitter", clinic, "The session did not go ahead in time; nothing will be taken "
+                                                 "now. Thank you.")
+
+
+def clearance_expired(clinic: str) -> Sms:
+    return _sms("clearance_expired", clinic, "Your clearance has ended because we did not hear TAKEN. If you have "
+                                             "not taken it, do not take it now. The clinic will contact you.")
+
+
+def post_dose_due(clinic: str) -> Sms:
+    return _sms("post_dose_due", clinic, "Time for your after-session check-in. With your sitter there, text READY "
+                                         "to start.")
+
+
+def post_dose_recorded(clinic: str, time: str) -> Sms:
+    return _sms("post_dose_recorded", clinic, f"Thank you, your check-in is recorded. Rest with your sitter; they "
+                                              f"can release you from {time}.")
+
+
+def post_dose_urgent(clinic: str) -> Sms:
+    return _sms("post_dose_urgent", clinic, "Call 911 now. Your prescriber has been alerted. Keep your sitter "
+                                            "with you.")
+
+
+def observation_check(clinic: str) -> Sms:
+    return _sms("observation_check", clinic, "Check-in: do they respond to their name spoken in a normal voice? "
+                                             "Text OK if yes, or SOS if not (and call 911).")
+
+
+def observation_ok(clinic: str) -> Sms:
+    return _sms("observation_ok", clinic, "Thank you. Please keep staying with them.")
+
+
+def stay_until(clinic: str, time: str) -> Sms:
+    return _sms("stay_until", clinic, f"Thank you. Please stay with them until {time}; we will text you when you "
+                                      f"can release.")
+
+
+def release_due(clinic: str) -> Sms:
+    return _sms("release_due", clinic, "If they are alert, know where they are and are back to their usual self, "
+                                       "text OK to end the session. If not, text SOS.")
+
+
+def released(clinic: str) -> Sms:
+    return _sms("released", clinic, "Thank you, the session is complete.")
+
+
+def session_complete(clinic: str) -> Sms:
+    return _sms("session_complete", clinic, "Your session is complete. Rest today, and do not drive until "
+                                            "tomorrow.")
+
+
+def session_cancelled(clinic: str, time: str) -> Sms:
+    return _sms("session_cancelled", clinic, f"The session at {time} is cancelled. Do not take it. The clinic "
+                                             f"will be in touch to reschedule.")
+
+
+def hold_released(clinic: str) -> Sms:
+    return _sms("hold_released", clinic, "Your prescriber has reviewed your check-in. When your sitter is with "
+                                         "you, you will be cleared; we will text you.")
+
+
+def status(clinic: str, summary: str) -> Sms:
+    """STATUS: the next session and what is due now (worded by the dosing room)."""
+    return _sms("status", clinic, summary)

@@ -7,6 +7,7 @@ import pytest
 from telehealth.accounts import sitters
 from telehealth.dispensing import operations as dispensing
 from telehealth.dispensing.rules import check_count
+from telehealth.dosing import checkins, rules as dosing_rules
 from telehealth.errors import RuleViolation
 from telehealth.escalations.rules import Outcome, Reason
 from telehealth.inbound.parsing import parse
@@ -30,11 +31,18 @@ def count_problem() -> str:
 
 # Sample values for every parameter any template takes, at their longest.
 SAMPLES = {"clinic": CLINIC, "party_kind": "patient", "number": 9_999_999, "severity": "moderate",
-           "initials": "ABC", "dose_number": 12, "code": 999_999, "count": 9_999}
+           "initials": "ABC", "dose_number": 12, "code": 999_999, "count": 9_999,
+           # The longest local time a text can carry.
+           "time": "Wed 30 Sep 12:30 PM AKDT",
+           "summary": "Your session at 12:30 PM AKDT is open: text READY for your check-in and your sitter "
+                      "texts HERE, by 1:00 PM AKDT."}
 PROBLEMS = [parse(text).problem for text in ("RECEIVED", "RECEIVED eight", "ACK abc", "RESOLVE 482", "RESOLVE")] + [
-    sitters.CODE_WRONG, sitters.CODE_EXPIRED, dispensing.NO_PACKAGE_WAITING, count_problem()]
+    sitters.CODE_WRONG, sitters.CODE_EXPIRED, dispensing.NO_PACKAGE_WAITING, count_problem()] + [
+    question.problem for question in dosing_rules.BY_KEY.values()] + [
+    checkins.NOT_ACTIVE, checkins.TOO_SOON, checkins.WEEKLY_LIMIT, checkins.NOTHING_ON_HAND]
 # Values that take turns: each is rendered once per entry.
-VARIANTS = {"reason": [reason.label for reason in Reason], "outcome": [outcome.label for outcome in Outcome]}
+VARIANTS = {"reason": [reason.label for reason in Reason], "outcome": [outcome.label for outcome in Outcome],
+            "key": list(templates.QUESTION_PROMPTS)}
 
 
 def every_rendering() -> list[Sms]:

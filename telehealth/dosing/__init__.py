@@ -1,0 +1,1 @@
+"""Dose sessions: scheduling, check-ins, questionnaires, safety gates, deadlines (SPEC §4)."""

@@ -1,0 +1,377 @@
+"""Check-ins (SPEC §4, §6): the sitter's HERE and OK, the patient's READY, answers, TAKEN, and a
+prescriber releasing a hold. The SMS router and the web pages call these same verbs, so whichever
+channel answers first wins and the other finds it done.
+
+Each verb raises Conflict (with what to send or do instead) when it does not fit the moment, and
+RuleViolation for an answer it cannot read; either way nothing is stored.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Mapping
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from telehealth import clock
+from telehealth.accounts.operations import ensure_may_read_patient
+from telehealth.actor import Actor
+from telehealth.audit.models import AuditAction
+from telehealth.audit.operations import record
+from telehealth.dispensing import inventory
+from telehealth.dosing import rules
+from telehealth.dosing.models import Channel, Deadline, DeadlineKind, DeadlineState, DoseSession
+from telehealth.dosing.operations import (
+    ACTIVE, UPCOMING, DosingSettings, Outcome, Result, add_check_in, add_deadline, answers, clock_label, ensure_is_patient,
+    escalate, first_answer_at, lock, move, patient_session, pending, settle, sitter_session, text_patient, text_sitter)
+from telehealth.dosing.rules import (BLOOD_PRESSURE, BLOOD_PRESSURE_RECHECK, Event, Question, Questionnaire,
+                                     SessionState)
+from telehealth.errors import Conflict, NotAllowed, RuleViolation
+from telehealth.escalations.rules import Reason, Severity
+from telehealth.messaging import templates
+
+# Why a patient is not cleared though every gate passed (told to them as is; no medical words).
+NOT_ACTIVE = "your prescription is not active."
+TOO_SOON = "it is too soon after your last session."
+WEEKLY_LIMIT = "you have had the most sessions allowed in 7 days."
+NOTHING_ON_HAND = "there is not enough on hand."
+
+
+# --- the sitter ----------------------------------------------------------------------------
+
+def _sitters_session(session: Session, sitter_id: int) -> DoseSession:
+    found = sitter_session(session, sitter_id, UPCOMING)
+    if found is None:
+        raise Conflict("No session is open for you now. We will text you before the next one.")
+    if found.sitter_id != sitter_id:
+        raise Conflict("You are not the sitter named for this session. Please call the clinic.")
+    return found
+
+
+def sitter_here(session: Session, actor: Actor, settings: DosingSettings, sitter_id: int, *, channel: Channel,
+                message_id: int | None = None) -> Result:
+    """The sitter has arrived and will stay for the whole observation."""
+    found = _sitters_session(session, sitter_id)
+    if found.state is SessionState.SCHEDULED:
+        opens = found.scheduled_at - settings.timings.window_opens_before
+        raise Conflict(f"The session opens at {clock_label(found, opens)}. Text HERE when you arrive then.")
+    if found.sitter_arrived_at is not None:
+        raise Conflict("Your arrival is already recorded. Thank you.")
+    found.sitter_arrived_at = clock.now()
+    add_check_in(session, actor, found, "sitter_arrived", by="sitter", channel=channel, message_id=message_id,
+                 sitter_id=sitter_id)
+    settle(session, found, [DeadlineKind.SITTER_ARRIVAL], DeadlineState.MET)
+    if found.state is SessionState.OPEN and found.pre_dose_completed_at is not None:
+        try_clear(session, actor, settings, found, notify_patient=True)
+    return Result(Outcome.ARRIVED, found)
+
+
+def sitter_ok(session: Session, actor: Actor, settings: DosingSettings, sitter_id: int, *, channel: Channel,
+              message_id: int | None = None) -> Result:
+    """OK: an observation check answered, or, from the release time on, the patient released."""
+    found = _sitters_session(session, sitter_id)
+    if found.state not in rules.AFTER_DOSE:
+        raise Conflict("Text HERE when you arrive. OK is for after it has been taken.")
+    now = clock.now()
+    answered = settle(session, found, [DeadlineKind.OBSERVATION_ANSWER], DeadlineState.MET) > 0
+    release_from = found.dosed_at + settings.timings.release_after
+    if now >= release_from:
+        add_check_in(session, actor, found, "release", by="sitter", channel=channel, message_id=message_id,
+                     sitter_id=sitter_id)
+        found.released_at = now
+        settle(session, found, [DeadlineKind.RELEASE, DeadlineKind.RELEASE_PROMPT], DeadlineState.MET)
+        move(session, actor, found, Event.RELEASE)
+        text_patient(session, found, templates.session_complete(settings.clinic))
+        return Result(Outcome.RELEASED, found)
+    add_check_in(session, actor, found, "observation_ok", by="sitter", channel=channel, message_id=message_id,
+                 sitter_id=sitter_id)
+    return Result(Outcome.CHECK_OK if answered else Outcome.STAY_UNTIL, found, at=release_from)
+
+
+# --- the patient's questionnaires ------------------------------------------------------------
+
+def _patients_session(session: Session, actor: Actor, patient_id: int) -> DoseSession:
+    found = patient_session(session, patient_id, UPCOMING)
+    if found is None:
+        raise Conflict("You have no session open now. Text STATUS to see what is next.")
+    ensure_is_patient(actor, found.patient)
+    return found
+
+
+def due_questionnaire(found: DoseSession, settings: DosingSettings) -> Questionnaire:
+    """The questionnaire due now, or Conflict saying what is due instead."""
+    state, now = found.state, clock.now()
+    if state is SessionState.SCHEDULED:
+        opens = found.scheduled_at - settings.timings.window_opens_before
+        raise Conflict(f"Your check-in opens at {clock_label(found, opens)}. Text READY then.")
+    if state is SessionState.OPEN:
+        if found.pre_dose_completed_at is not None:
+            raise Conflict("Your check-in is complete. You will be cleared when your sitter texts HERE.")
+        return Questionnaire.PRE_DOSE
+    if state is SessionState.ON_HOLD:
+        raise Conflict("Your session is on hold. Your prescriber will contact you.")
+    if state is SessionState.CLEARED:
+        raise Conflict("You are cleared. Text TAKEN once you have taken it.")
+    if state is SessionState.DOSED:
+        opens = found.dosed_at + settings.timings.post_dose_report_after
+        if now < opens:
+            raise Conflict(f"Your after-session check-in opens at {clock_label(found, opens)}. Rest with your sitter.")
+        return Questionnaire.POST_DOSE
+    raise Conflict("Your after-session check-in is complete. Rest with your sitter.")
+
+
+def _rest_until(session: Session, settings: DosingSettings, found: DoseSession) -> datetime:
+    first = first_answer_at(session, found, f"{Questionnaire.PRE_DOSE.value}.{BLOOD_PRESSURE.key}")
+    return (first or clock.now()) + settings.timings.bp_recheck_rest
+
+
+def _mark_started(found: DoseSession, questionnaire: Questionnaire) -> None:
+    if questionnaire is Questionnaire.PRE_DOSE:
+        found.pre_dose_started_at = found.pre_dose_started_at or clock.now()
+    else:
+        found.post_dose_started_at = found.post_dose_started_at or clock.now()
+
+
+def _left(session: Session, settings: DosingSettings, found: DoseSession, questionnaire: Questionnaire) -> list[Question]:
+    return rules.questions_left(questionnaire, answers(session, found, questionnaire), settings.thresholds)
+
+
+def _next_step(session: Session, settings: DosingSettings, found: DoseSession, questionnaire: Questionnaire) -> Result:
+    left = _left(session, settings, found, questionnaire)
+    if left[0] is BLOOD_PRESSURE_RECHECK:
+        rest_until = _rest_until(session, settings, found)
+        if clock.now() < rest_until:
+            return Result(Outcome.KEEP_RESTING, found, at=rest_until)
+    return Result(Outcome.ASK, found, question=left[0].key)
+
+
+def start(session: Session, actor: Actor, settings: DosingSettings, patient_id: int) -> Result:
+    """READY: begin (or carry on with) the questionnaire that is due."""
+    found = _patients_session(session, actor, patient_id)
+    questionnaire = due_questionnaire(found, settings)
+    _mark_started(found, questionnaire)
+    return _next_step(session, settings, found, questionnaire)
+
+
+def answer(session: Session, actor: Actor, settings: DosingSettings, patient_id: int, text: str, *,
+           channel: Channel, message_id: int | None = None) -> Result:
+    """One answer by SMS: to the first question not yet answered of the questionnaire under way."""
+    found = _patients_session(session, actor, patient_id)
+    questionnaire = due_questionnaire(found, settings)
+    started = found.pre_dose_started_at if questionnaire is Questionnaire.PRE_DOSE else found.post_dose_started_at
+    if started is None:
+        raise Conflict("Text READY to start your check-in.")
+    step = _next_step(session, settings, found, questionnaire)
+    if step.outcome is Outcome.KEEP_RESTING:
+        return step   # too early for the second reading: nothing is stored
+    question = rules.BY_KEY[step.question]
+    value = rules.read_answer(question, text)
+    _store(session, actor, found, questionnaire, question, value, channel=channel, message_id=message_id)
+    return _after_answers(session, actor, settings, found, questionnaire, channel=channel)
+
+
+def submit(session: Session, actor: Actor, settings: DosingSettings, patient_id: int,
+           questionnaire: Questionnaire, values: Mapping[str, Any], *, channel: Channel) -> Result:
+    """A whole questionnaire from the web or the API: every question still open is answered at once,
+    or nothing is stored. Questions already answered by text keep their first answer."""
+    found = _patients_session(session, actor, patient_id)
+    due = due_questionnaire(found, settings)
+    if due is not questionnaire:
+        raise Conflict("That check-in is not the one due now.")
+    _mark_started(found, questionnaire)
+    left = _left(session, settings, found, questionnaire)
+    errors: dict[str, list[str]] = {}
+    parsed: list[tuple[Question, Any]] = []
+    for question in left:
+        raw = values.get(question.key)
+        if question is BLOOD_PRESSURE_RECHECK:
+            rest_until = _rest_until(session, settings, found)
+            if clock.now() < rest_until:
+                if raw not in (None, ""):
+                    errors[question.key] = [f"Rest until {clock_label(found, rest_until)}, then measure again."]
+                continue
+        if raw is None or raw == "":
+            errors[question.key] = ["Answer this question."]
+            continue
+        try:
+            parsed.append((question, rules.read_answer(question, raw)))
+        except RuleViolation as problem:
+            errors.update(problem.errors)
+    if errors:
+        raise RuleViolation("Some answers need another look.", errors)
+    for question, value in parsed:
+        _store(session, actor, found, questionnaire, question, value, channel=channel)
+    return _after_answers(session, actor, settings, found, questionnaire, channel=channel)
+
+
+def _store(session: Session, actor: Actor, found: DoseSession, questionnaire: Questionnaire, question: Question,
+           value: Any, *, channel: Channel, message_id: int | None = None) -> None:
+    add_check_in(session, actor, found, f"{questionnaire.value}.{question.key}", by="patient", channel=channel,
+                 payload={"value": value}, message_id=message_id)
+
+
+def _after_answers(session: Session, actor: Actor, settings: DosingSettings, found: DoseSession,
+                   questionnaire: Questionnaire, *, channel: Channel) -> Result:
+    left = _left(session, settings, found, questionnaire)
+    if not left:
+        if questionnaire is Questionnaire.PRE_DOSE:
+            return _complete_pre_dose(session, actor, settings, found, channel=channel)
+        return _complete_post_dose(session, actor, settings, found, channel=channel)
+    if BLOOD_PRESSURE_RECHECK in left and not _recheck_reminder_set(session, found):
+        # The first reading was at a hold threshold: the patient rests, and is reminded when to measure again.
+        rest_until = _rest_until(session, settings, found)
+        add_deadline(session, found, DeadlineKind.BP_RECHECK, rest_until)
+        if left[0] is not BLOOD_PRESSURE_RECHECK:
+            return Result(Outcome.REST_THEN_ASK, found, question=left[0].key, at=rest_until)
+    return _next_step(session, settings, found, questionnaire)
+
+
+def _recheck_reminder_set(session: Session, found: DoseSession) -> bool:
+    return session.scalar(sa.select(sa.func.count()).select_from(Deadline).where(
+        Deadline.dose_session_id == found.id, Deadline.kind == DeadlineKind.BP_RECHECK)) > 0
+
+
+def _complete_pre_dose(session: Session, actor: Actor, settings: DosingSettings, found: DoseSession, *,
+                       channel: Channel) -> Result:
+    found.pre_dose_completed_at = clock.now()
+    settle(session, found, [DeadlineKind.PRE_DOSE_REPORT], DeadlineState.MET)
+    settle(session, found, [DeadlineKind.BP_RECHECK], DeadlineState.CANCELLED, note="answered")
+    given = answers(session, found, Questionnaire.PRE_DOSE)
+    # A count that differs from the ledger is a compliance matter (low), never a hold.
+    inventory.report_count(session, actor, settings.dispensing, found.patient_id, given[rules.ON_HAND.key],
+                           channel=channel.value)
+    holds = [finding for finding in rules.pre_dose_findings(given, settings.thresholds) if finding.hold]
+    if not holds:
+        return try_clear(session, actor, settings, found, notify_patient=False)
+    move(session, actor, found, Event.HOLD, findings=[f.code for f in holds])
+    found.held_at = clock.now()
+    found.hold_findings = [f.label for f in holds]
+    crisis = any(f.crisis for f in holds)
+    escalate(session, actor, settings, found, Reason.PRE_DOSE_HOLD, rules.most_severe(holds),
+             findings=[f.code for f in holds])
+    text_sitter(session, found, templates.crisis_to_sitter(settings.clinic) if crisis
+                else templates.held_sitter(settings.clinic))
+    return Result(Outcome.HELD, found, crisis=crisis)
+
+
+def _complete_post_dose(session: Session, actor: Actor, settings: DosingSettings, found: DoseSession, *,
+                        channel: Channel) -> Result:
+    found.post_dose_completed_at = clock.now()
+    settle(session, found, [DeadlineKind.POST_DOSE_REPORT], DeadlineState.MET)
+    settle(session, found, [DeadlineKind.POST_DOSE_PROMPT], DeadlineState.CANCELLED, note="answered")
+    move(session, actor, found, Event.REPORT_AFTER_DOSE)
+    findings = rules.post_dose_findings(answers(session, found, Questionnaire.POST_DOSE), settings.thresholds)
+    if findings:
+        # Logged on the session, including the mild ones that escalate nothing.
+        add_check_in(session, actor, found, "findings.post_dose", by="patient", channel=channel,
+                     payload={"findings": [f.label for f in findings]})
+    severity = rules.most_severe(findings)
+    crisis = any(f.crisis for f in findings)
+    if severity is not None:
+        escalate(session, actor, settings, found, Reason.ADVERSE_FINDING, severity,
+                 findings=[f.code for f in findings if f.severity is not None])
+    if severity is Severity.URGENT:
+        text_sitter(session, found, templates.crisis_to_sitter(settings.clinic) if crisis
+                    else templates.sos_reply(settings.clinic))
+        return Result(Outcome.POST_DOSE_URGENT, found, crisis=crisis)
+    return Result(Outcome.POST_DOSE_RECORDED, found, at=found.dosed_at + settings.timings.release_after)
+
+
+# --- clearance and the dose ------------------------------------------------------------------
+
+def clearance_problem(session: Session, found: DoseSession) -> str | None:
+    """Why a session whose gates all passed still may not go ahead now (told to the patient)."""
+    prescription, now = found.prescription, clock.now()
+    if prescription.status.value != "active" or rules.to_local(now, found.patient.timezone).date() >= \
+            prescription.expires_on:
+        return NOT_ACTIVE
+    taken = list(session.scalars(sa.select(DoseSession.dosed_at).where(
+        DoseSession.patient_id == found.patient_id, DoseSession.id != found.id, DoseSession.dosed_at.is_not(None))))
+    if rules.spacing_problem(now, taken, prescription.min_hours_between_doses):
+        return TOO_SOON
+    if rules.weekly_problem(now, [t for t in taken if t <= now], prescription.max_doses_per_7_days):
+        return WEEKLY_LIMIT
+    if inventory.on_hand(session, found.patient_id) < prescription.lozenges_per_dose:
+        return NOTHING_ON_HAND
+    return None
+
+
+def try_clear(session: Session, actor: Actor, settings: DosingSettings, found: DoseSession, *,
+              notify_patient: bool) -> Result:
+    """Both the sitter and a passing pre-dose report are in: clear the patient, or say why not
+    (and cancel the session). `notify_patient` when the patient is not the one answering now."""
+    if found.sitter_arrived_at is None:
+        return Result(Outcome.WAITING_FOR_SITTER, found)
+    problem = clearance_problem(session, found)
+    if problem is not None:
+        move(session, actor, found, Event.CANCEL, reason="not cleared")
+        found.end_reason = f"not cleared: {problem}"
+        if notify_patient:
+            text_patient(session, found, templates.not_cleared(settings.clinic, problem))
+        text_sitter(session, found, templates.session_missed_sitter(settings.clinic))
+        return Result(Outcome.NOT_CLEARED, found, problem=problem)
+    now = clock.now()
+    move(session, actor, found, Event.CLEAR)
+    found.cleared_at = now
+    until = now + settings.timings.dose_taken_within
+    add_deadline(session, found, DeadlineKind.DOSE_TAKEN_REMINDER, now + settings.timings.dose_taken_reminder)
+    add_deadline(session, found, DeadlineKind.DOSE_TAKEN, until)
+    if notify_patient:
+        text_patient(session, found, templates.cleared(settings.clinic, clock_label(found, until)))
+    return Result(Outcome.CLEARED, found, at=until)
+
+
+def taken(session: Session, actor: Actor, settings: DosingSettings, patient_id: int, *, channel: Channel,
+          message_id: int | None = None) -> Result:
+    """TAKEN: the dose is written to the ledger and observation begins."""
+    found = patient_session(session, patient_id, ACTIVE)
+    if found is None:
+        raise Conflict("You have no session open now. Please do not take anything until you are cleared.")
+    ensure_is_patient(actor, found.patient)
+    if found.state in rules.AFTER_DOSE:
+        raise Conflict(f"We already recorded it as taken at {clock_label(found, found.dosed_at)}.")
+    if found.state is SessionState.ON_HOLD:
+        raise Conflict("Please do not take it: your session is on hold. Your prescriber will contact you.")
+    if found.state is not SessionState.CLEARED:
+        missing = "text READY for your check-in first." if found.pre_dose_completed_at is None \
+            else "your sitter must text HERE first."
+        raise Conflict(f"Please do not take it yet, you are not cleared: {missing}")
+    now, timings = clock.now(), settings.timings
+    inventory.record_dose_taken(session, actor, found.patient_id, found.prescription.lozenges_per_dose,
+                                dose_session_id=found.id)
+    move(session, actor, found, Event.TAKE)
+    found.dosed_at = now
+    add_check_in(session, actor, found, "dose_taken", by="patient", channel=channel, message_id=message_id)
+    settle(session, found, [DeadlineKind.DOSE_TAKEN, DeadlineKind.DOSE_TAKEN_REMINDER], DeadlineState.MET)
+    add_deadline(session, found, DeadlineKind.OBSERVATION_CHECK, now + timings.observation_every)
+    add_deadline(session, found, DeadlineKind.POST_DOSE_PROMPT, now + timings.post_dose_report_after)
+    add_deadline(session, found, DeadlineKind.POST_DOSE_REPORT,
+                 now + timings.post_dose_report_after + timings.post_dose_grace)
+    add_deadline(session, found, DeadlineKind.RELEASE_PROMPT, now + timings.release_after)
+    add_deadline(session, found, DeadlineKind.RELEASE, now + timings.release_after + timings.release_grace)
+    return Result(Outcome.TAKEN, found, at=now + timings.post_dose_report_after)
+
+
+# --- the prescriber's hold ---------------------------------------------------------------------
+
+def release_hold(session: Session, actor: Actor, settings: DosingSettings, dose_session_id: int, *,
+                 note: str) -> Result:
+    """A prescriber reviewed a held session and lets it go ahead; the note says why."""
+    found = lock(session, dose_session_id)
+    ensure_may_read_patient(actor, found.patient)
+    if actor.role != "prescriber":
+        raise NotAllowed("Only a prescriber releases a hold.", object_type="dose_session", object_id=found.id,
+                         patient_id=found.patient_id)
+    text = (note or "").strip()
+    if not text or len(text) > 2000:
+        raise RuleViolation("A note is needed.", {"note": ["Say why the session may go ahead (up to 2000 characters)."]})
+    move(session, actor, found, Event.RELEASE_HOLD)
+    found.hold_released_by_id, found.hold_release_note = actor.user_id, text
+    record(session, actor, AuditAction.DOSE_SESSION_HOLD_RELEASED, object_type="dose_session", object_id=found.id,
+           patient_id=found.patient_id, details={"note_length": len(text)})
+    if found.sitter_arrived_at is None and pending(session, found, DeadlineKind.SITTER_ARRIVAL) is None:
+        add_deadline(session, found, DeadlineKind.SITTER_ARRIVAL, clock.now() + settings.timings.sitter_arrival_after)
+    result = try_clear(session, actor, settings, found, notify_patient=True)
+    if result.outcome is Outcome.WAITING_FOR_SITTER:
+        text_patient(session, found, templates.hold_released(settings.clinic))
+    return Result(Outcome.HOLD_RELEASED, found, problem=result.problem)

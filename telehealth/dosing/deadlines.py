@@ -1,0 +1,224 @@
+"""The scheduler's sweep of due deadlines (SPEC §4, §7): windows open, reminders go out, and what
+was missed is escalated, each exactly once.
+
+Exactly once, with any number of scheduler processes: each deadline is handled in a transaction
+of its own that first locks its session row (the same lock every check-in takes), then re-reads
+the deadline and claims it only if still pending. A second sweeper waiting on the lock finds it
+settled and does nothing. A scheduler that was down finds everything that fell due meanwhile
+and handles it in due order; reminders whose moment has passed are not sent late.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from telehealth import clock
+from telehealth.actor import Actor
+from telehealth.audit.models import AuditAction
+from telehealth.audit.operations import record
+from telehealth.dosing import rules
+from telehealth.dosing.models import Deadline, DeadlineKind, DeadlineState, DoseSession
+from telehealth.dosing.operations import (DosingSettings, add_deadline, clock_label, escalate, lock, move,
+                                          text_patient, text_sitter)
+from telehealth.dosing.rules import Event, SessionState
+from telehealth.escalations.rules import Reason, Severity
+from telehealth.messaging import templates
+
+SWEEP = Actor.system("deadline sweep")
+
+
+def due_deadline_ids(session: Session, limit: int = 500) -> list[int]:
+    return list(session.scalars(sa.select(Deadline.id).where(
+        Deadline.state == DeadlineState.PENDING, Deadline.due_at <= clock.now())
+        .order_by(Deadline.due_at, Deadline.id).limit(limit)))
+
+
+def next_due_at(session: Session) -> datetime | None:
+    return session.scalar(sa.select(sa.func.min(Deadline.due_at)).where(Deadline.state == DeadlineState.PENDING))
+
+
+def process(session: Session, settings: DosingSettings, deadline_id: int) -> DeadlineState | None:
+    """Handle one due deadline; None when another sweeper already did (or it is not due)."""
+    session_id = session.scalar(sa.select(Deadline.dose_session_id).where(Deadline.id == deadline_id))
+    if session_id is None:
+        return None
+    found = lock(session, session_id)
+    deadline = session.get(Deadline, deadline_id, populate_existing=True)
+    if deadline.state is not DeadlineState.PENDING or deadline.due_at > clock.now():
+        return None
+    handler = HANDLERS[deadline.kind]
+    state, note = handler(session, settings, found, deadline)
+    # The claim: only a pending row changes (on SQLite, where FOR UPDATE means nothing, the
+    # IMMEDIATE transaction has already serialized us; this is the belt to that braces).
+    claimed = session.execute(sa.update(Deadline).where(Deadline.id == deadline.id,
+                                                        Deadline.state == DeadlineState.PENDING)
+                              .values(state=state, settled_at=clock.now(), note=note)
+                              .execution_options(synchronize_session=False)).rowcount
+    if claimed != 1:
+        raise RuntimeError(f"deadline {deadline.id} was settled under our lock")  # rolls back the handler's work
+    if state is DeadlineState.MISSED:
+        record(session, SWEEP, AuditAction.DEADLINE_MISSED, object_type="dose_session", object_id=found.id,
+               patient_id=found.patient_id, details={"deadline": deadline.kind.value, "deadline_id": deadline.id})
+    return state
+
+
+# Each handler returns the state its deadline settles in, with a note. It runs before the claim,
+# so the session's own bookkeeping (cancelling pending deadlines when it ends) leaves this one be.
+
+Handled = tuple[DeadlineState, "str | None"]
+
+
+def _stale(settings: DosingSettings, deadline: Deadline) -> bool:
+    return clock.now() - deadline.due_at > settings.timings.reminder_stale_after
+
+
+def _remind(settings: DosingSettings, deadline: Deadline, send) -> Handled:  # noqa: ANN001
+    if _stale(settings, deadline):
+        return DeadlineState.CANCELLED, "too late to send"
+    send()
+    return DeadlineState.MET, None
+
+
+def _window_opens(session: Session, settings: DosingSettings, found: DoseSession, deadline: Deadline) -> Handled:
+    if found.state is not SessionState.SCHEDULED:
+        return DeadlineState.CANCELLED, found.state.value
+    move(session, SWEEP, found, Event.OPEN_WINDOW)
+    found.window_opened_at = clock.now()
+    time = clock_label(found, found.scheduled_at)
+
+    def send() -> None:
+        text_patient(session, found, templates.window_open_patient(settings.clinic, time))
+        text_sitter(session, found, templates.window_open_sitter(settings.clinic, time))
+    return _remind(settings, deadline, send)
+
+
+def _before_dose_missing(found: DoseSession) -> list[str]:
+    missing = []
+    if found.sitter_arrived_at is None:
+        missing.append("sitter arrival")
+    if found.pre_dose_completed_at is None:
+        missing.append("pre-dose report")
+    return missing
+
+
+def _arrival_or_report(session: Session, settings: DosingSettings, found: DoseSession, deadline: Deadline) -> Handled:
+    """Sitter arrival and the pre-dose report share a deadline by default: whichever is swept
+    first escalates once for the session (naming both if both are missing) and marks it missed."""
+    met = found.sitter_arrived_at if deadline.kind is DeadlineKind.SITTER_ARRIVAL else found.pre_dose_completed_at
+    if met is not None:
+        return DeadlineState.MET, None
+    if found.state not in (SessionState.SCHEDULED, SessionState.OPEN):
+        # Already missed through its twin, or on hold (the prescriber has it), or cancelled.
+        return (DeadlineState.MISSED, "session already missed") if found.state is SessionState.MISSED \
+            else (DeadlineState.CANCELLED, found.state.value)
+    missing = _before_dose_missing(found)
+    reason = Reason.MISSED_SITTER_ARRIVAL if found.sitter_arrived_at is None else Reason.MISSED_PRE_DOSE_REPORT
+    escalate(session, SWEEP, settings, found, reason, Severity.MODERATE, missing=missing)
+    # The twin deadline, if due too and unmet, is missed with this one rather than cancelled.
+    twin = DeadlineKind.PRE_DOSE_REPORT if deadline.kind is DeadlineKind.SITTER_ARRIVAL else DeadlineKind.SITTER_ARRIVAL
+    if len(missing) == 2:
+        session.execute(sa.update(Deadline).where(
+            Deadline.dose_session_id == found.id, Deadline.kind == twin, Deadline.state == DeadlineState.PENDING,
+            Deadline.due_at <= clock.now()).values(state=DeadlineState.MISSED, settled_at=clock.now(),
+                                                   note="missed with its twin")
+            .execution_options(synchronize_session=False))
+    move(session, SWEEP, found, Event.MISS, missing=missing)
+    found.end_reason = "missed: no " + " and no ".join(missing)
+    text_patient(session, found, templates.session_missed(settings.clinic))
+    text_sitter(session, found, templates.session_missed_sitter(settings.clinic))
+    return DeadlineState.MISSED, None
+
+
+def _bp_recheck(session: Session, settings: DosingSettings, found: DoseSession, deadline: Deadline) -> Handled:
+    if found.state is not SessionState.OPEN or found.pre_dose_completed_at is not None:
+        return DeadlineState.CANCELLED, found.state.value
+    return _remind(settings, deadline, lambda: text_patient(
+        session, found, templates.question(settings.clinic, rules.BLOOD_PRESSURE_RECHECK.key)))
+
+
+def _dose_taken_reminder(session: Session, settings: DosingSettings, found: DoseSession,
+                         deadline: Deadline) -> Handled:
+    if found.state is not SessionState.CLEARED:
+        return DeadlineState.CANCELLED, found.state.value
+    until = found.cleared_at + settings.timings.dose_taken_within
+    return _remind(settings, deadline, lambda: text_patient(
+        session, found, templates.taken_soon(settings.clinic, clock_label(found, until))))
+
+
+def _dose_taken(session: Session, settings: DosingSettings, found: DoseSession, deadline: Deadline) -> Handled:
+    if found.state is not SessionState.CLEARED:
+        return (DeadlineState.MET, None) if found.dosed_at else (DeadlineState.CANCELLED, found.state.value)
+    escalate(session, SWEEP, settings, found, Reason.MISSED_DOSE_TAKEN, Severity.LOW)
+    move(session, SWEEP, found, Event.EXPIRE_CLEARANCE)
+    found.end_reason = "missed: clearance expired"
+    text_patient(session, found, templates.clearance_expired(settings.clinic))
+    text_sitter(session, found, templates.session_missed_sitter(settings.clinic))
+    return DeadlineState.MISSED, None
+
+
+def _post_dose_prompt(session: Session, settings: DosingSettings, found: DoseSession, deadline: Deadline) -> Handled:
+    if found.state is not SessionState.DOSED or found.post_dose_completed_at is not None:
+        return DeadlineState.CANCELLED, found.state.value
+    return _remind(settings, deadline, lambda: text_patient(session, found, templates.post_dose_due(settings.clinic)))
+
+
+def _post_dose_report(session: Session, settings: DosingSettings, found: DoseSession, deadline: Deadline) -> Handled:
+    if found.post_dose_completed_at is not None:
+        return DeadlineState.MET, None
+    escalate(session, SWEEP, settings, found, Reason.MISSED_POST_DOSE_REPORT, Severity.HIGH)
+    return DeadlineState.MISSED, None
+
+
+def _observation_check(session: Session, settings: DosingSettings, found: DoseSession, deadline: Deadline) -> Handled:
+    if found.state not in rules.AFTER_DOSE:
+        return DeadlineState.CANCELLED, found.state.value
+    now, timings = clock.now(), settings.timings
+    # Asked even when late (its safety purpose stands), with a full answer window from now; the
+    # next check follows on its schedule, or a full interval from now after a stall.
+    text_sitter(session, found, templates.observation_check(settings.clinic))
+    add_deadline(session, found, DeadlineKind.OBSERVATION_ANSWER, max(deadline.due_at, now) + timings.observation_answer)
+    following = deadline.due_at + timings.observation_every
+    add_deadline(session, found, DeadlineKind.OBSERVATION_CHECK,
+                 following if following > now else now + timings.observation_every)
+    return DeadlineState.MET, None
+
+
+def _observation_answer(session: Session, settings: DosingSettings, found: DoseSession, deadline: Deadline) -> Handled:
+    if found.state not in rules.AFTER_DOSE:
+        return DeadlineState.CANCELLED, found.state.value
+    escalate(session, SWEEP, settings, found, Reason.MISSED_OBSERVATION_CHECK, Severity.HIGH)
+    return DeadlineState.MISSED, None
+
+
+def _release_prompt(session: Session, settings: DosingSettings, found: DoseSession, deadline: Deadline) -> Handled:
+    if found.state not in rules.AFTER_DOSE:
+        return DeadlineState.CANCELLED, found.state.value
+    return _remind(settings, deadline, lambda: text_sitter(session, found, templates.release_due(settings.clinic)))
+
+
+def _release(session: Session, settings: DosingSettings, found: DoseSession, deadline: Deadline) -> Handled:
+    if found.released_at is not None:
+        return DeadlineState.MET, None
+    if found.state not in rules.AFTER_DOSE:
+        return DeadlineState.CANCELLED, found.state.value
+    escalate(session, SWEEP, settings, found, Reason.MISSED_RELEASE, Severity.HIGH)
+    return DeadlineState.MISSED, None
+
+
+HANDLERS = {
+    DeadlineKind.WINDOW_OPENS: _window_opens,
+    DeadlineKind.SITTER_ARRIVAL: _arrival_or_report,
+    DeadlineKind.PRE_DOSE_REPORT: _arrival_or_report,
+    DeadlineKind.BP_RECHECK: _bp_recheck,
+    DeadlineKind.DOSE_TAKEN_REMINDER: _dose_taken_reminder,
+    DeadlineKind.DOSE_TAKEN: _dose_taken,
+    DeadlineKind.POST_DOSE_PROMPT: _post_dose_prompt,
+    DeadlineKind.POST_DOSE_REPORT: _post_dose_report,
+    DeadlineKind.OBSERVATION_CHECK: _observation_check,
+    DeadlineKind.OBSERVATION_ANSWER: _observation_answer,
+    DeadlineKind.RELEASE_PROMPT: _release_prompt,
+    DeadlineKind.RELEASE: _release,
+}
+assert set(HANDLERS) == set(DeadlineKind), "every kind of deadline has a handler"

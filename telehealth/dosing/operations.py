@@ -1,0 +1,231 @@
+"""What every dose-session verb shares: settings, finding and locking a session, moving its state,
+its deadlines, its check-ins, and texting its patient and sitter.
+
+The verbs themselves live in `scheduling.py` (booking, cancelling, reading), `checkins.py` (the
+answers of patient and sitter, by SMS or web alike) and `deadlines.py` (the scheduler's sweep).
+Every verb that changes a session first locks its row, so a check-in racing a deadline, or two
+channels answering at once, are decided one after the other: whichever comes first wins.
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Iterable, Mapping
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from telehealth import clock
+from telehealth.accounts.models import Patient, Sitter
+from telehealth.actor import Actor
+from telehealth.audit.models import AuditAction
+from telehealth.audit.operations import record
+from telehealth.dispensing.operations import DispensingSettings
+from telehealth.dosing import rules
+from telehealth.dosing.models import Channel, CheckIn, Deadline, DeadlineKind, DeadlineState, DoseSession
+from telehealth.dosing.rules import Event, Questionnaire, SessionState, Thresholds, Timings
+from telehealth.errors import NotAllowed, NotFound
+from telehealth.escalations import operations as escalations
+from telehealth.escalations.models import Escalation
+from telehealth.escalations.operations import EscalationSettings
+from telehealth.escalations.rules import Reason, Severity, State
+from telehealth.messaging import outbox
+from telehealth.messaging.templates import Sms
+
+OWNER = "dose_session"  # the texts a session sends are owned by it
+
+
+@dataclass(frozen=True)
+class DosingSettings:
+    clinic: str
+    timings: Timings
+    thresholds: Thresholds
+    escalations: EscalationSettings
+    dispensing: DispensingSettings
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> "DosingSettings":
+        return cls(clinic=config["CLINIC_NAME"], timings=Timings.from_config(config),
+                   thresholds=Thresholds.from_config(config), escalations=EscalationSettings.from_config(config),
+                   dispensing=DispensingSettings.from_config(config))
+
+
+class Outcome(enum.Enum):
+    """What a check-in did, for the channel to put in words (an SMS reply, a page, JSON)."""
+
+    ASK = "ask"                          # `question` is next
+    REST_THEN_ASK = "rest_then_ask"      # first reading high: rest until `at`; meanwhile `question`
+    KEEP_RESTING = "keep_resting"        # the recheck is due at `at`, not yet
+    WAITING_FOR_SITTER = "waiting_for_sitter"
+    CLEARED = "cleared"                  # take it by `at`
+    HELD = "held"
+    NOT_CLEARED = "not_cleared"          # `problem` says why; the session is cancelled
+    ARRIVED = "arrived"
+    TAKEN = "taken"                      # the post-dose report is due at `at`
+    POST_DOSE_RECORDED = "post_dose_recorded"   # release possible from `at`
+    POST_DOSE_URGENT = "post_dose_urgent"
+    CHECK_OK = "check_ok"
+    STAY_UNTIL = "stay_until"            # release possible from `at`
+    RELEASED = "released"
+    CANCELLED = "cancelled"
+    HOLD_RELEASED = "hold_released"
+
+
+@dataclass(frozen=True)
+class Result:
+    outcome: Outcome
+    dose_session: DoseSession
+    question: str | None = None
+    at: datetime | None = None
+    problem: str | None = None
+    crisis: bool = False   # the crisis lines must reach whoever answered
+
+
+# --- finding and locking -----------------------------------------------------------------
+
+ACTIVE = (SessionState.OPEN, SessionState.CLEARED, SessionState.ON_HOLD, SessionState.DOSED, SessionState.OBSERVING)
+UPCOMING = ACTIVE + (SessionState.SCHEDULED,)
+
+
+def lock(session: Session, dose_session_id: int) -> DoseSession:
+    """The session row, locked for this transaction and freshly read (another transaction may have
+    changed it while we waited for the lock)."""
+    found = session.get(DoseSession, dose_session_id, with_for_update=True, populate_existing=True)
+    if found is None:
+        raise NotFound(f"No dose session {dose_session_id}.")
+    return found
+
+
+def _first(session: Session, query: sa.Select) -> DoseSession | None:
+    found_id = session.scalar(query.with_only_columns(DoseSession.id).order_by(DoseSession.scheduled_at).limit(1))
+    return lock(session, found_id) if found_id is not None else None
+
+
+def patient_session(session: Session, patient_id: int, states: Iterable[SessionState] = ACTIVE) -> DoseSession | None:
+    """The patient's earliest session in one of `states`, locked."""
+    return _first(session, sa.select(DoseSession).where(DoseSession.patient_id == patient_id,
+                                                        DoseSession.state.in_(list(states))))
+
+
+def sitter_session(session: Session, sitter_id: int, states: Iterable[SessionState] = ACTIVE) -> DoseSession | None:
+    """The earliest session in `states` of the patient this sitter sits for (whoever is named on it)."""
+    patient_id = session.scalar(sa.select(Sitter.patient_id).where(Sitter.id == sitter_id))
+    return None if patient_id is None else patient_session(session, patient_id, states)
+
+
+def ensure_is_patient(actor: Actor, patient: Patient) -> None:
+    if actor.role == "system" or (actor.role == "patient" and actor.user_id == patient.user_id):
+        return
+    raise NotAllowed("Only the patient answers their own check-ins.", object_type="patient", object_id=patient.id,
+                     patient_id=patient.id, hide_existence=True)
+
+
+# --- moving the state --------------------------------------------------------------------
+
+def move(session: Session, actor: Actor, dose_session: DoseSession, event: Event, **details: Any) -> None:
+    before = dose_session.state
+    dose_session.state = rules.next_state(before, event)
+    if dose_session.state.finished:
+        dose_session.ended_at = clock.now()
+        cancel_deadlines(session, dose_session)
+    record(session, actor, AuditAction.DOSE_SESSION_STATE_CHANGED, object_type="dose_session",
+           object_id=dose_session.id, patient_id=dose_session.patient_id,
+           details={"from": before.value, "to": dose_session.state.value, "event": event.value, **details})
+
+
+# --- deadlines ---------------------------------------------------------------------------
+
+def add_deadline(session: Session, dose_session: DoseSession, kind: DeadlineKind, due_at: datetime) -> Deadline:
+    deadline = Deadline(dose_session_id=dose_session.id, kind=kind, due_at=due_at, state=DeadlineState.PENDING)
+    session.add(deadline)
+    session.flush()
+    return deadline
+
+
+def settle(session: Session, dose_session: DoseSession, kinds: Iterable[DeadlineKind], state: DeadlineState,
+           note: str | None = None) -> int:
+    """Settle the session's pending deadlines of `kinds` (met, or cancelled); returns how many."""
+    result = session.execute(sa.update(Deadline).where(
+        Deadline.dose_session_id == dose_session.id, Deadline.kind.in_(list(kinds)),
+        Deadline.state == DeadlineState.PENDING).values(state=state, settled_at=clock.now(), note=note)
+        .execution_options(synchronize_session=False))
+    return result.rowcount
+
+
+def cancel_deadlines(session: Session, dose_session: DoseSession) -> None:
+    settle(session, dose_session, list(DeadlineKind), DeadlineState.CANCELLED, note="session ended")
+
+
+def pending(session: Session, dose_session: DoseSession, kind: DeadlineKind) -> Deadline | None:
+    return session.scalar(sa.select(Deadline).where(Deadline.dose_session_id == dose_session.id,
+                                                    Deadline.kind == kind, Deadline.state == DeadlineState.PENDING)
+                          .order_by(Deadline.due_at).limit(1))
+
+
+# --- check-ins ---------------------------------------------------------------------------
+
+def add_check_in(session: Session, actor: Actor, dose_session: DoseSession, kind: str, *, by: str,
+                 channel: Channel, payload: dict[str, Any] | None = None, message_id: int | None = None,
+                 sitter_id: int | None = None) -> CheckIn:
+    check_in = CheckIn(dose_session_id=dose_session.id, kind=kind, by=by, actor_user_id=actor.user_id,
+                       sitter_id=sitter_id, channel=channel, received_at=clock.now(), payload=payload or {},
+                       message_id=message_id)
+    session.add(check_in)
+    session.flush()
+    # The audit names what was answered, not the answer: the check-in row keeps the value.
+    record(session, actor, AuditAction.DOSE_SESSION_CHECK_IN, object_type="dose_session", object_id=dose_session.id,
+           patient_id=dose_session.patient_id, details={"kind": kind, "channel": channel.value})
+    return check_in
+
+
+def answers(session: Session, dose_session: DoseSession, questionnaire: Questionnaire) -> dict[str, Any]:
+    """The questionnaire's answers so far, by question key (the first answer to each wins)."""
+    prefix = questionnaire.value + "."
+    found: dict[str, Any] = {}
+    for kind, payload in session.execute(sa.select(CheckIn.kind, CheckIn.payload).where(
+            CheckIn.dose_session_id == dose_session.id, CheckIn.kind.startswith(prefix)).order_by(CheckIn.id)):
+        found.setdefault(kind[len(prefix):], payload.get("value"))
+    return found
+
+
+def first_answer_at(session: Session, dose_session: DoseSession, kind: str) -> datetime | None:
+    return session.scalar(sa.select(sa.func.min(CheckIn.received_at)).where(
+        CheckIn.dose_session_id == dose_session.id, CheckIn.kind == kind))
+
+
+# --- texting and escalating --------------------------------------------------------------
+
+def text_patient(session: Session, dose_session: DoseSession, sms: Sms) -> None:
+    phone = dose_session.patient.phone
+    if phone:
+        outbox.enqueue(session, to=phone, sms=sms, owner_type=OWNER, owner_id=dose_session.id,
+                       patient_id=dose_session.patient_id)
+
+
+def text_sitter(session: Session, dose_session: DoseSession, sms: Sms) -> None:
+    if dose_session.sitter.active:
+        outbox.enqueue(session, to=dose_session.sitter.phone, sms=sms, owner_type=OWNER, owner_id=dose_session.id,
+                       patient_id=dose_session.patient_id)
+
+
+def escalate(session: Session, actor: Actor, settings: DosingSettings, dose_session: DoseSession, reason: Reason,
+             severity: Severity, **details: Any) -> Escalation:
+    return escalations.raise_escalation(session, actor, settings.escalations, patient_id=dose_session.patient_id,
+                                        reason=reason, severity=severity, session_id=dose_session.id,
+                                        dose_number=dose_session.dose_number, **details)
+
+
+def open_escalations(session: Session, dose_session_id: int) -> list[Escalation]:
+    """The "escalated" flag of a session: its escalations not yet resolved."""
+    return list(session.scalars(sa.select(Escalation).where(Escalation.session_id == dose_session_id,
+                                                            Escalation.state != State.RESOLVED)
+                                .order_by(Escalation.id)))
+
+
+def local_label(dose_session: DoseSession, moment: datetime) -> str:
+    return rules.local_label(moment, dose_session.patient.timezone)
+
+
+def clock_label(dose_session: DoseSession, moment: datetime) -> str:
+    return rules.clock_label(moment, dose_session.patient.timezone)
