@@ -1,15 +1,17 @@
 """The demo clinic: invented people, fictional 555-01xx phone numbers, one known password.
 
 `seed()` is idempotent: it creates what is missing and never changes what is there, so a second
-run changes nothing. The dose-sessions issue adds sessions here.
+run changes nothing.
 
 Packages are seeded before alerts, because an open alert holds a patient's next package
 (staged release): Jordan's is delivered and counted, Sam's is in transit, and Taylor's
-prescription waits in the pharmacy queue for the demo's pharmacist to fill and ship.
+prescription waits in the pharmacy queue for the demo's pharmacist to fill and ship. Jordan has a
+dose session starting in a quarter of an hour, so its window is open at once: the demo can be
+walked straight away (Casey texts HERE, Jordan READY and the answers, or fills the form on the web).
 """
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any, Mapping
 
 import sqlalchemy as sa
@@ -24,6 +26,9 @@ from telehealth.dispensing import operations as dispensing
 from telehealth.dispensing.inventory import on_hand
 from telehealth.dispensing.models import Shipment
 from telehealth.dispensing.operations import DispensingSettings
+from telehealth.dosing import deadlines, scheduling
+from telehealth.dosing.models import DoseSession
+from telehealth.dosing.operations import DosingSettings
 from telehealth.escalations import operations as escalations
 from telehealth.escalations.models import Escalation
 from telehealth.escalations.operations import EscalationSettings
@@ -106,6 +111,7 @@ def seed(session: Session, policy: AccountPolicy, config: Mapping[str, Any]) -> 
     created |= _seed_prescriptions(session, actor, user_by_login)
     created |= _seed_packages(session, DispensingSettings.from_config(config), user_by_login)
     created |= _seed_escalations(session, actor, EscalationSettings.from_config(config), user_by_login)
+    created |= _seed_sessions(session, DosingSettings.from_config(config), user_by_login)
     return summary(session, created)
 
 
@@ -161,6 +167,24 @@ def _seed_escalations(session: Session, actor: Actor, settings: EscalationSettin
     return True
 
 
+# How far ahead Jordan's demo session starts: inside the window, so check-ins are open at once.
+DEMO_SESSION_STARTS_IN = timedelta(minutes=15)
+
+
+def _seed_sessions(session: Session, settings: DosingSettings, user_by_login) -> bool:  # noqa: ANN001
+    """Jordan's first session, booked by Dr. Raman, its window opened as the scheduler would."""
+    if session.scalar(sa.select(sa.func.count()).select_from(DoseSession)):
+        return False
+    jordan = user_by_login("jordan.lee").patient
+    booked = scheduling.schedule_session(session, Actor.for_user(user_by_login("raman")), settings, jordan.id,
+                                         scheduled_at=clock.now() + DEMO_SESSION_STARTS_IN)
+    session.flush()
+    for deadline_id in deadlines.due_deadline_ids(session):
+        deadlines.process(session, settings, deadline_id)
+    assert booked.state.value == "open", "the demo session's window opens at once"
+    return True
+
+
 def summary(session: Session, created: bool) -> dict[str, Any]:
     users = session.scalars(sa.select(User).where(User.email.like(f"%@{DOMAIN}")).order_by(User.id))
     patients = {p.user_id: p for p in session.scalars(sa.select(Patient))}
@@ -185,4 +209,7 @@ def summary(session: Session, created: bool) -> dict[str, Any]:
         "shipments": [{"id": s.id, "patient_id": s.patient_id, "dispensing_id": s.dispensing_id, "state": s.state,
                        "on_hand": on_hand(session, s.patient_id)}
                       for s in session.scalars(sa.select(Shipment).order_by(Shipment.id))],
+        "sessions": [{"id": d.id, "patient_id": d.patient_id, "sitter_id": d.sitter_id, "dose_number": d.dose_number,
+                      "scheduled_at": d.scheduled_at.isoformat(), "state": d.state.value}
+                     for d in session.scalars(sa.select(DoseSession).order_by(DoseSession.id))],
     }

@@ -73,3 +73,11 @@ def test_the_demo_has_an_active_prescription_for_each_patient(app, session):
 def test_the_demo_has_one_package_counted_and_one_in_transit(app, session):
     data = json.loads(run(app, "--json").stdout)
     assert sorted((s["state"], s["on_hand"]) for s in data["shipments"]) == [("in transit", 0), ("received", 8)]
+
+
+def test_the_demo_has_a_session_whose_window_is_open_now(app, session):
+    data = json.loads(run(app, "--json").stdout)
+    jordan = next(a for a in data["accounts"] if a["name"] == "Jordan Lee")
+    [booked] = data["sessions"]
+    assert booked["patient_id"] == jordan["patient_id"] and booked["state"] == "open"
+    assert booked["dose_number"] == 1

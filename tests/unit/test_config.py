@@ -86,3 +86,16 @@ def test_the_default_crisis_phrases_come_from_the_reviewed_list():
     from config.sms import CRISIS_PHRASES
     assert load_settings("development", environ={})["CRISIS_PHRASES"] == CRISIS_PHRASES
     assert "chest pain*" in CRISIS_PHRASES
+
+
+def test_the_readme_lists_every_setting():
+    """SPEC §9: every timing and threshold is named in the README (a `…_SUFFIX` row counts for its family)."""
+    from pathlib import Path
+
+    from config import COMMON
+    from config.clinical import CLINICAL_DEFAULTS
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    missing = [name for name in [*COMMON, *CLINICAL_DEFAULTS]
+               if name not in readme and not any(f"`…{name[i:]}`" in readme for i in range(1, len(name)))]
+    assert not missing, f"settings missing from the README: {missing}"
