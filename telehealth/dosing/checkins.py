@@ -251,7 +251,16 @@ def _complete_pre_dose(session: Session, actor: Actor, settings: DosingSettings,
              findings=[f.code for f in holds])
     text_sitter(session, found, templates.crisis_to_sitter(settings.clinic) if crisis
                 else templates.held_sitter(settings.clinic))
+    _crisis_to_patient(session, settings, found, crisis, channel)
     return Result(Outcome.HELD, found, crisis=crisis)
+
+
+def _crisis_to_patient(session: Session, settings: DosingSettings, found: DoseSession, crisis: bool,
+                       channel: Channel) -> None:
+    """The crisis lines reach the patient's phone too (SPEC §4). An SMS answer's reply carries them
+    (worded by the SMS channel); an answer on the web or the API is followed by a text."""
+    if crisis and channel is not Channel.SMS:
+        text_patient(session, found, templates.crisis_reply(settings.clinic))
 
 
 def _complete_post_dose(session: Session, actor: Actor, settings: DosingSettings, found: DoseSession, *,
@@ -273,6 +282,7 @@ def _complete_post_dose(session: Session, actor: Actor, settings: DosingSettings
     if severity is Severity.URGENT:
         text_sitter(session, found, templates.crisis_to_sitter(settings.clinic) if crisis
                     else templates.sos_reply(settings.clinic))
+        _crisis_to_patient(session, settings, found, crisis, channel)
         return Result(Outcome.POST_DOSE_URGENT, found, crisis=crisis)
     return Result(Outcome.POST_DOSE_RECORDED, found, at=found.dosed_at + settings.timings.release_after)
 

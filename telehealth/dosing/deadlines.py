@@ -48,23 +48,27 @@ def process(session: Session, settings: DosingSettings, deadline_id: int) -> Dea
     deadline = session.get(Deadline, deadline_id, populate_existing=True)
     if deadline.state is not DeadlineState.PENDING or deadline.due_at > clock.now():
         return None
-    handler = HANDLERS[deadline.kind]
-    state, note = handler(session, settings, found, deadline)
-    # The claim: only a pending row changes (on SQLite, where FOR UPDATE means nothing, the
-    # IMMEDIATE transaction has already serialized us; this is the belt to that braces).
+    # The claim first, so the handler's own bookkeeping (a session that ends cancels its pending
+    # deadlines) leaves this one be. Only a pending row changes: on PostgreSQL the session lock has
+    # serialized us already; on SQLite (FOR UPDATE means nothing) the IMMEDIATE transaction has, and
+    # this is the belt to those braces.
+    now = clock.now()
     claimed = session.execute(sa.update(Deadline).where(Deadline.id == deadline.id,
                                                         Deadline.state == DeadlineState.PENDING)
-                              .values(state=state, settled_at=clock.now(), note=note)
+                              .values(state=DeadlineState.MET, settled_at=now)
                               .execution_options(synchronize_session=False)).rowcount
     if claimed != 1:
-        raise RuntimeError(f"deadline {deadline.id} was settled under our lock")  # rolls back the handler's work
+        return None
+    state, note = HANDLERS[deadline.kind](session, settings, found, deadline)
+    session.execute(sa.update(Deadline).where(Deadline.id == deadline.id).values(state=state, note=note)
+                    .execution_options(synchronize_session=False))
     if state is DeadlineState.MISSED:
         record(session, SWEEP, AuditAction.DEADLINE_MISSED, object_type="dose_session", object_id=found.id,
                patient_id=found.patient_id, details={"deadline": deadline.kind.value, "deadline_id": deadline.id})
     return state
 
 
-# Each handler returns the state its deadline settles in, with a note. It runs before the claim,
+# Each handler returns the state its deadline settles in, with a note. It runs after the claim,
 # so the session's own bookkeeping (cancelling pending deadlines when it ends) leaves this one be.
 
 Handled = tuple[DeadlineState, "str | None"]
@@ -88,10 +92,14 @@ def _window_opens(session: Session, settings: DosingSettings, found: DoseSession
     found.window_opened_at = clock.now()
     time = clock_label(found, found.scheduled_at)
 
-    def send() -> None:
-        text_patient(session, found, templates.window_open_patient(settings.clinic, time))
-        text_sitter(session, found, templates.window_open_sitter(settings.clinic, time))
-    return _remind(settings, deadline, send)
+    # The window's reminder is worth sending late while the session can still go ahead (a
+    # scheduler a few minutes behind); not once its check-in deadlines have passed too.
+    if clock.now() >= found.scheduled_at + min(settings.timings.sitter_arrival_after,
+                                               settings.timings.pre_dose_report_after):
+        return DeadlineState.CANCELLED, "too late to send"
+    text_patient(session, found, templates.window_open_patient(settings.clinic, time))
+    text_sitter(session, found, templates.window_open_sitter(settings.clinic, time))
+    return DeadlineState.MET, None
 
 
 def _before_dose_missing(found: DoseSession) -> list[str]:
@@ -175,13 +183,18 @@ def _observation_check(session: Session, settings: DosingSettings, found: DoseSe
     if found.state not in rules.AFTER_DOSE:
         return DeadlineState.CANCELLED, found.state.value
     now, timings = clock.now(), settings.timings
+    # From the release time on, the release prompt asks the sitter the same and more.
+    release_from = found.dosed_at + timings.release_after
+    if now >= release_from:
+        return DeadlineState.CANCELLED, "release due"
     # Asked even when late (its safety purpose stands), with a full answer window from now; the
     # next check follows on its schedule, or a full interval from now after a stall.
     text_sitter(session, found, templates.observation_check(settings.clinic))
     add_deadline(session, found, DeadlineKind.OBSERVATION_ANSWER, max(deadline.due_at, now) + timings.observation_answer)
     following = deadline.due_at + timings.observation_every
-    add_deadline(session, found, DeadlineKind.OBSERVATION_CHECK,
-                 following if following > now else now + timings.observation_every)
+    following = following if following > now else now + timings.observation_every
+    if following < release_from:
+        add_deadline(session, found, DeadlineKind.OBSERVATION_CHECK, following)
     return DeadlineState.MET, None
 
 

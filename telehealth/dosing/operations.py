@@ -25,7 +25,7 @@ from telehealth.dispensing.operations import DispensingSettings
 from telehealth.dosing import rules
 from telehealth.dosing.models import Channel, CheckIn, Deadline, DeadlineKind, DeadlineState, DoseSession
 from telehealth.dosing.rules import Event, Questionnaire, SessionState, Thresholds, Timings
-from telehealth.errors import NotAllowed, NotFound
+from telehealth.errors import Conflict, NotAllowed, NotFound
 from telehealth.escalations import operations as escalations
 from telehealth.escalations.models import Escalation
 from telehealth.escalations.operations import EscalationSettings
@@ -97,15 +97,26 @@ def lock(session: Session, dose_session_id: int) -> DoseSession:
     return found
 
 
-def _first(session: Session, query: sa.Select) -> DoseSession | None:
-    found_id = session.scalar(query.with_only_columns(DoseSession.id).order_by(DoseSession.scheduled_at).limit(1))
-    return lock(session, found_id) if found_id is not None else None
+def _first(session: Session, query: sa.Select, states: list[SessionState]) -> DoseSession | None:
+    """The first session the query finds, locked, and still in one of `states` once locked: a
+    sweep (or the other channel) may have moved it while we waited for the lock, and then the
+    query is asked again."""
+    for _ in range(5):
+        found_id = session.scalar(query.with_only_columns(DoseSession.id).order_by(DoseSession.scheduled_at)
+                                  .limit(1))
+        if found_id is None:
+            return None
+        found = lock(session, found_id)
+        if found.state in states:
+            return found
+    raise Conflict("Your session changed while we were reading it. Please send that again.")
 
 
 def patient_session(session: Session, patient_id: int, states: Iterable[SessionState] = ACTIVE) -> DoseSession | None:
     """The patient's earliest session in one of `states`, locked."""
+    wanted = list(states)
     return _first(session, sa.select(DoseSession).where(DoseSession.patient_id == patient_id,
-                                                        DoseSession.state.in_(list(states))))
+                                                        DoseSession.state.in_(wanted)), wanted)
 
 
 def sitter_session(session: Session, sitter_id: int, states: Iterable[SessionState] = ACTIVE) -> DoseSession | None:

@@ -21,7 +21,7 @@ from telehealth.dispensing import inventory
 from telehealth.dosing import rules
 from telehealth.dosing.models import DeadlineKind, DoseSession
 from telehealth.dosing.operations import (DosingSettings, Outcome, Result, UPCOMING, add_deadline, lock, move,
-                                          patient_session, text_sitter)
+                                          patient_session, text_patient, text_sitter)
 from telehealth.dosing.rules import Event, SessionState, SeriesTerms
 from telehealth.errors import Conflict, NotAllowed, NotFound, RuleViolation
 from telehealth.messaging import templates
@@ -122,8 +122,12 @@ def _cancel(session: Session, actor: Actor, settings: DosingSettings, dose_sessi
         raise Conflict("Only a session not yet taken can be cancelled.")
     move(session, actor, dose_session, Event.CANCEL, reason=reason[:200])
     dose_session.end_reason = reason[:200]
-    sms_time = rules.clock_label(dose_session.scheduled_at, dose_session.patient.timezone)
-    text_sitter(session, dose_session, templates.session_cancelled(settings.clinic, sms_time))
+    # The day too: a cancelled session may be days away.
+    sms = templates.session_cancelled(settings.clinic,
+                                      rules.local_label(dose_session.scheduled_at, dose_session.patient.timezone))
+    text_sitter(session, dose_session, sms)
+    if actor.role != "patient":  # a patient who cancelled knows; one whose prescriber did must be told
+        text_patient(session, dose_session, sms)
     return dose_session
 
 

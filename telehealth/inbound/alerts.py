@@ -9,6 +9,7 @@ from telehealth.accounts.operations import Party
 from telehealth.actor import Actor
 from telehealth.audit.models import AuditAction
 from telehealth.audit.operations import record
+from telehealth.dosing import status as dosing_status
 from telehealth.errors import DomainError, NotAllowed, NotFound
 from telehealth.escalations import operations as escalations
 from telehealth.escalations.rules import Reason, Severity, outcome_from_note
@@ -65,13 +66,17 @@ def resolve_by_sms(session: Session, ctx, party: Party, intent, message: Message
 
 def raise_safety_alert(session: Session, ctx, party: Party, reason: Reason, message: Message) -> None:  # noqa: ANN001
     """SOS or crisis words: always on the audit record; from a patient or sitter, also an urgent
-    escalation on that patient."""
+    escalation on that patient, tied to their session when one is under way (its number goes in
+    the page, and the session shows it as escalated)."""
     record(session, actor_of(party), AuditAction.SAFETY_ALERT, object_type="message", object_id=message.id,
            patient_id=party.patient_id, details={"reason": reason.value, "party": party.kind})
     if party.patient_id is None:
         return
+    under_way = dosing_status.active_session(session, party.patient_id)
     escalations.raise_escalation(session, actor_of(party), ctx.escalations, patient_id=party.patient_id,
-                                 reason=reason, severity=Severity.URGENT, sender=party.kind, message_id=message.id)
+                                 reason=reason, severity=Severity.URGENT, sender=party.kind, message_id=message.id,
+                                 session_id=under_way.id if under_way else None,
+                                 dose_number=under_way.dose_number if under_way else None)
 
 
 def raise_opt_out_escalation(session: Session, ctx, party: Party, message: Message) -> None:  # noqa: ANN001

@@ -2,8 +2,10 @@
 
 Consent words come first and always win (carriers reserve them). Then safety: `SOS` or a crisis
 phrase in any text raises an alert and gets the crisis reply, whatever else was going on. Then
-the intent goes to the room that owns it (`HANDLERS`; later issues add theirs). An intent nobody
-handles yet is answered with HELP.
+the intent goes to the room that owns it (`HANDLERS`). A patient's plain values, and while a
+check-in is under way anything else they text ("128/", "abc"), are answers to its questionnaire;
+a sitter's first value is the code that confirms their phone while one waits. An intent nobody
+handles is answered with HELP.
 """
 from __future__ import annotations
 
@@ -17,10 +19,11 @@ from telehealth.accounts.operations import Party, who_is_texting
 from telehealth.accounts.rules import normalize_phone
 from telehealth.accounts.sitters import SitterSettings
 from telehealth.dispensing.operations import DispensingSettings
+from telehealth.dosing.operations import DosingSettings
 from telehealth.errors import RuleViolation
 from telehealth.escalations.operations import EscalationSettings
 from telehealth.escalations.rules import Reason
-from telehealth.inbound import alerts, receipts, sitters
+from telehealth.inbound import alerts, dosing, receipts, sitters
 from telehealth.inbound.parsing import Intent, Kind, mentions_crisis, parse
 from telehealth.messaging import consent, templates
 from telehealth.messaging.models import Message
@@ -39,6 +42,7 @@ class InboundContext:
     escalations: EscalationSettings
     dispensing: DispensingSettings
     sitters: SitterSettings
+    dosing: DosingSettings
 
 
 Handler = Callable[[Session, InboundContext, Party, Intent, Message], Sms | None]
@@ -48,13 +52,14 @@ def _help(session: Session, ctx: InboundContext, party: Party, intent: Intent, m
     return templates.help_text(ctx.clinic, party.kind)
 
 
-# Intent -> the operation that owns it. The dose-session issue adds HERE/READY/TAKEN/OK/STATUS/SKIP
-# and questionnaire answers here.
+# Intent -> the operation that owns it. Questionnaire answers are routed in `route` (they depend
+# on who is texting and whether a check-in is under way).
 HANDLERS: dict[Kind, Handler] = {
     Kind.HELP: _help,
     Kind.ACK: alerts.acknowledge_by_sms,
     Kind.RESOLVE: alerts.resolve_by_sms,
     Kind.RECEIVED: receipts.received_by_sms,
+    **dosing.HANDLERS,
 }
 # Words that only staff may use; anyone else gets HELP.
 STAFF_ONLY = {Kind.ACK, Kind.RESOLVE}
@@ -102,6 +107,8 @@ def route(session: Session, ctx: InboundContext, message: Message, *, has_media:
     handler = HANDLERS.get(intent.kind)
     if intent.kind is Kind.ANSWER and sitters.waiting_for_code(session, party):
         handler = sitters.code_by_sms  # a new sitter's first answer is the code that confirms their phone
+    elif dosing.takes_answer(session, party, intent):
+        handler = dosing.answer_by_sms
     if intent.kind in STAFF_ONLY and party.kind not in ("prescriber", "staff"):
         handler = None
     if handler is None:

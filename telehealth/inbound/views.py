@@ -15,6 +15,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 from telehealth.accounts.sitters import SitterSettings
 from telehealth.db import get_session
 from telehealth.dispensing.operations import DispensingSettings
+from telehealth.dosing.operations import DosingSettings
 from telehealth.errors import NotAllowed
 from telehealth.escalations.operations import EscalationSettings
 from telehealth.inbound.router import InboundContext, route, sender_phone
@@ -45,7 +46,8 @@ def inbound_context() -> InboundContext:
                           crisis_phrases=tuple(config["CRISIS_PHRASES"]),
                           escalations=EscalationSettings.from_config(config),
                           dispensing=DispensingSettings.from_config(config),
-                          sitters=SitterSettings.from_config(config))
+                          sitters=SitterSettings.from_config(config),
+                          dosing=DosingSettings.from_config(config))
 
 
 def twiml(reply_body: str | None = None) -> Response:

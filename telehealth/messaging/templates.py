@@ -279,7 +279,7 @@ def post_dose_urgent(clinic: str) -> Sms:
 
 def observation_check(clinic: str) -> Sms:
     return _sms("observation_check", clinic, "Check-in: do they respond to their name spoken in a normal voice? "
-                                             "Text OK if yes, or SOS if not (and call 911).")
+                                             "Text OK if they do, or SOS if not (and call 911).")
 
 
 def observation_ok(clinic: str) -> Sms:

@@ -127,3 +127,85 @@ def in_hours(hours: float) -> datetime:
 
 
 __all__ = ["DeadlineKind", "DeadlineState"]
+
+
+# --- more verbs, as a test drives them ---------------------------------------------------------
+
+def post_dose(session, c: Course, answers: dict | None = None, channel: Channel = Channel.WEB):
+    from telehealth.dosing.rules import Questionnaire
+    result = checkins.submit(session, c.me, c.settings, c.patient.id, Questionnaire.POST_DOSE,
+                             answers or GOOD_POST_DOSE, channel=channel)
+    session.commit()
+    return result
+
+
+def take(session, c: Course):
+    result = checkins.taken(session, c.me, c.settings, c.patient.id, channel=Channel.SMS)
+    session.commit()
+    return result
+
+
+def ok(session, c: Course):
+    result = checkins.sitter_ok(session, SITTER_ACTOR, c.settings, c.sitter.id, channel=Channel.SMS)
+    session.commit()
+    return result
+
+
+def text(session, c: Course, words: str):
+    """One SMS answer from the patient (READY first, as the router does)."""
+    result = checkins.answer(session, c.me, c.settings, c.patient.id, words, channel=Channel.SMS)
+    session.commit()
+    return result
+
+
+def ready(session, c: Course):
+    result = checkins.start(session, c.me, c.settings, c.patient.id)
+    session.commit()
+    return result
+
+
+def cleared_session(session, c: Course, clock_, at: datetime | None = None) -> DoseSession:
+    """A session booked `at` (default in 2 hours), its window open, report in, sitter here: cleared."""
+    booked = book(session, c, at or in_hours(2))
+    open_window(session, c, booked, clock_)
+    pre_dose(session, c)
+    here(session, c)
+    return reloaded(session, booked)
+
+
+def dosed_session(session, c: Course, clock_, at: datetime | None = None) -> DoseSession:
+    booked = cleared_session(session, c, clock_, at)
+    take(session, c)
+    return reloaded(session, booked)
+
+
+def escalations_of(session, booked: DoseSession) -> list[tuple[str, str]]:
+    """(reason, severity) of every escalation raised for the session, in order."""
+    from telehealth.escalations.models import Escalation
+    session.expire_all()
+    return [(e.reason.value, e.severity.value) for e in session.scalars(
+        sa.select(Escalation).where(Escalation.session_id == booked.id).order_by(Escalation.id))]
+
+
+def patient_escalations(session, c: Course) -> list[tuple[str, str]]:
+    from telehealth.escalations.models import Escalation
+    session.expire_all()
+    return [(e.reason.value, e.severity.value) for e in session.scalars(
+        sa.select(Escalation).where(Escalation.patient_id == c.patient.id).order_by(Escalation.id))]
+
+
+def state_of(session, booked: DoseSession) -> str:
+    return reloaded(session, booked).state.value
+
+
+def complete(session, c: Course, clock_, booked: DoseSession) -> DoseSession:
+    """From TAKEN to release: every observation check answered, the post-dose report at 60."""
+    dosed_at = reloaded(session, booked).dosed_at
+    for minutes in (30, 60, 90):
+        walk_to(session, c, dosed_at + timedelta(minutes=minutes), clock_)
+        ok(session, c)
+        if minutes == 60:
+            post_dose(session, c)
+    walk_to(session, c, dosed_at + timedelta(minutes=120), clock_)
+    ok(session, c)
+    return reloaded(session, booked)

@@ -10,6 +10,7 @@ from telehealth.dispensing.rules import check_count
 from telehealth.dosing import checkins, rules as dosing_rules
 from telehealth.errors import RuleViolation
 from telehealth.escalations.rules import Outcome, Reason
+from telehealth.inbound import dosing as inbound_dosing
 from telehealth.inbound.parsing import parse
 from telehealth.messaging import templates
 from telehealth.messaging.templates import Sms, segments
@@ -39,7 +40,8 @@ SAMPLES = {"clinic": CLINIC, "party_kind": "patient", "number": 9_999_999, "seve
 PROBLEMS = [parse(text).problem for text in ("RECEIVED", "RECEIVED eight", "ACK abc", "RESOLVE 482", "RESOLVE")] + [
     sitters.CODE_WRONG, sitters.CODE_EXPIRED, dispensing.NO_PACKAGE_WAITING, count_problem()] + [
     question.problem for question in dosing_rules.BY_KEY.values()] + [
-    checkins.NOT_ACTIVE, checkins.TOO_SOON, checkins.WEEKLY_LIMIT, checkins.NOTHING_ON_HAND]
+    checkins.NOT_ACTIVE, checkins.TOO_SOON, checkins.WEEKLY_LIMIT, checkins.NOTHING_ON_HAND] + [
+    *inbound_dosing.FOR_THE_SITTER.values(), inbound_dosing.FOR_THE_PATIENT, inbound_dosing.NOT_NOW]
 # Values that take turns: each is rendered once per entry.
 VARIANTS = {"reason": [reason.label for reason in Reason], "outcome": [outcome.label for outcome in Outcome],
             "key": list(templates.QUESTION_PROMPTS)}
