@@ -1,0 +1,88 @@
+"""Where an SMS webhook's time goes: the dose conversation in process, under cProfile.
+
+    .venv/bin/python bench/profile_webhook.py [--patients 100] [--top 30]
+
+Arranges patients with open sessions (as `sms_throughput.py` does), then plays each pair's
+conversation (HERE, READY, 128/82, 72, N, N, 6, 8, TAKEN) through Flask's test client, signed as
+Twilio signs, against PostgreSQL. Prints the mean time and the SQL statements per text by step,
+then the functions that took the most time. Not a throughput figure (no server, one thread).
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import cProfile
+import os
+import pstats
+import sys
+import time
+import uuid
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from sqlalchemy import event  # noqa: E402
+from twilio.request_validator import RequestValidator  # noqa: E402
+
+from bench import pg  # noqa: E402
+from bench.loadgen import ACCOUNT_SID, CLINIC_NUMBER  # noqa: E402
+from bench.sms_throughput import SCRIPT, arrange  # noqa: E402
+from telehealth import migrate  # noqa: E402
+from telehealth.app import create_app  # noqa: E402
+from telehealth.db import database  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--patients", type=int, default=100)
+    parser.add_argument("--top", type=int, default=30)
+    args = parser.parse_args()
+    token = "bench-throwaway-profile-token"
+    with pg.throwaway_cluster() as url:
+        migrate.upgrade(url)
+        pairs = arrange(url, args.patients)
+        app = create_app("development", overrides={"DATABASE_URL": url, "JOBS_IN_PROCESS": False,
+                                                   "TWILIO_AUTH_TOKEN": token, "SMS_BACKEND": "console",
+                                                   "PUBLIC_BASE_URL": "http://127.0.0.1:8000", "LOG_LEVEL": "WARNING"})
+        client = app.test_client()
+        validator = RequestValidator(token)
+        statements = [0]
+
+        @event.listens_for(database(app).engine, "before_cursor_execute")
+        def count(*_args):  # noqa: ANN002, ANN202
+            statements[0] += 1
+
+        per_step: dict[str, list[tuple[float, int]]] = collections.defaultdict(list)
+        profiler = cProfile.Profile()
+        for pair in pairs:
+            for who, step, body in SCRIPT:
+                params = {"MessageSid": "SM" + uuid.uuid4().hex, "AccountSid": ACCOUNT_SID,
+                          "From": pair.sitter_phone if who == "sitter" else pair.patient_phone,
+                          "To": CLINIC_NUMBER, "Body": body, "NumMedia": "0"}
+                signature = validator.compute_signature("http://127.0.0.1:8000/twilio/sms", params)
+                before = statements[0]
+                began = time.perf_counter()
+                profiler.enable()
+                response = client.post("/twilio/sms", data=params, headers={"X-Twilio-Signature": signature})
+                profiler.disable()
+                per_step[step].append((time.perf_counter() - began, statements[0] - before))
+                assert response.status_code == 200, response.status_code
+        print(f"\n{'step':<12} {'mean ms':>8} {'SQL statements':>15}")
+        total_time = total_sql = n = 0
+        for _, step, _ in SCRIPT:
+            samples = per_step[step]
+            mean_ms = sum(s for s, _ in samples) / len(samples) * 1000
+            mean_sql = sum(q for _, q in samples) / len(samples)
+            total_time += sum(s for s, _ in samples)
+            total_sql += sum(q for _, q in samples)
+            n += len(samples)
+            print(f"{step:<12} {mean_ms:>8.2f} {mean_sql:>15.1f}")
+        print(f"{'all':<12} {total_time / n * 1000:>8.2f} {total_sql / n:>15.1f}")
+        print()
+        stats = pstats.Stats(profiler)
+        stats.sort_stats("tottime").print_stats(args.top)
+        database(app).engine.dispose()
+
+
+if __name__ == "__main__":
+    main()
