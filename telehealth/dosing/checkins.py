@@ -120,7 +120,8 @@ def due_questionnaire(found: DoseSession, settings: DosingSettings) -> Questionn
     raise Conflict("Your after-session check-in is complete. Rest with your sitter.")
 
 
-def _rest_until(session: Session, settings: DosingSettings, found: DoseSession) -> datetime:
+def recheck_due_at(session: Session, settings: DosingSettings, found: DoseSession) -> datetime:
+    """When the second blood-pressure reading may be taken: a rest after the first one."""
     first = first_answer_at(session, found, f"{Questionnaire.PRE_DOSE.value}.{BLOOD_PRESSURE.key}")
     return (first or clock.now()) + settings.timings.bp_recheck_rest
 
@@ -132,14 +133,14 @@ def _mark_started(found: DoseSession, questionnaire: Questionnaire) -> None:
         found.post_dose_started_at = found.post_dose_started_at or clock.now()
 
 
-def _left(session: Session, settings: DosingSettings, found: DoseSession, questionnaire: Questionnaire) -> list[Question]:
-    return rules.questions_left(questionnaire, answers(session, found, questionnaire), settings.thresholds)
+# The answers so far (`given`) are read once per check-in and kept up to date as answers are
+# stored, rather than read again at every step: this is the hot path of every SMS answer.
 
-
-def _next_step(session: Session, settings: DosingSettings, found: DoseSession, questionnaire: Questionnaire) -> Result:
-    left = _left(session, settings, found, questionnaire)
+def _next_step(session: Session, settings: DosingSettings, found: DoseSession, questionnaire: Questionnaire,
+               given: Mapping[str, Any]) -> Result:
+    left = rules.questions_left(questionnaire, given, settings.thresholds)
     if left[0] is BLOOD_PRESSURE_RECHECK:
-        rest_until = _rest_until(session, settings, found)
+        rest_until = recheck_due_at(session, settings, found)
         if clock.now() < rest_until:
             return Result(Outcome.KEEP_RESTING, found, at=rest_until)
     return Result(Outcome.ASK, found, question=left[0].key)
@@ -150,7 +151,7 @@ def start(session: Session, actor: Actor, settings: DosingSettings, patient_id: 
     found = _patients_session(session, actor, patient_id)
     questionnaire = due_questionnaire(found, settings)
     _mark_started(found, questionnaire)
-    return _next_step(session, settings, found, questionnaire)
+    return _next_step(session, settings, found, questionnaire, answers(session, found, questionnaire))
 
 
 def answer(session: Session, actor: Actor, settings: DosingSettings, patient_id: int, text: str, *,
@@ -161,13 +162,15 @@ def answer(session: Session, actor: Actor, settings: DosingSettings, patient_id:
     started = found.pre_dose_started_at if questionnaire is Questionnaire.PRE_DOSE else found.post_dose_started_at
     if started is None:
         raise Conflict("Text READY to start your check-in.")
-    step = _next_step(session, settings, found, questionnaire)
+    given = answers(session, found, questionnaire)
+    step = _next_step(session, settings, found, questionnaire, given)
     if step.outcome is Outcome.KEEP_RESTING:
         return step   # too early for the second reading: nothing is stored
     question = rules.BY_KEY[step.question]
     value = rules.read_answer(question, text)
     _store(session, actor, found, questionnaire, question, value, channel=channel, message_id=message_id)
-    return _after_answers(session, actor, settings, found, questionnaire, channel=channel)
+    given[question.key] = value
+    return _after_answers(session, actor, settings, found, questionnaire, given, channel=channel)
 
 
 def submit(session: Session, actor: Actor, settings: DosingSettings, patient_id: int,
@@ -179,13 +182,14 @@ def submit(session: Session, actor: Actor, settings: DosingSettings, patient_id:
     if due is not questionnaire:
         raise Conflict("That check-in is not the one due now.")
     _mark_started(found, questionnaire)
-    left = _left(session, settings, found, questionnaire)
+    given = answers(session, found, questionnaire)
+    left = rules.questions_left(questionnaire, given, settings.thresholds)
     errors: dict[str, list[str]] = {}
     parsed: list[tuple[Question, Any]] = []
     for question in left:
         raw = values.get(question.key)
         if question is BLOOD_PRESSURE_RECHECK:
-            rest_until = _rest_until(session, settings, found)
+            rest_until = recheck_due_at(session, settings, found)
             if clock.now() < rest_until:
                 if raw not in (None, ""):
                     errors[question.key] = [f"Rest until {clock_label(found, rest_until)}, then measure again."]
@@ -201,7 +205,8 @@ def submit(session: Session, actor: Actor, settings: DosingSettings, patient_id:
         raise RuleViolation("Some answers need another look.", errors)
     for question, value in parsed:
         _store(session, actor, found, questionnaire, question, value, channel=channel)
-    return _after_answers(session, actor, settings, found, questionnaire, channel=channel)
+        given[question.key] = value
+    return _after_answers(session, actor, settings, found, questionnaire, given, channel=channel)
 
 
 def _store(session: Session, actor: Actor, found: DoseSession, questionnaire: Questionnaire, question: Question,
@@ -211,19 +216,19 @@ def _store(session: Session, actor: Actor, found: DoseSession, questionnaire: Qu
 
 
 def _after_answers(session: Session, actor: Actor, settings: DosingSettings, found: DoseSession,
-                   questionnaire: Questionnaire, *, channel: Channel) -> Result:
-    left = _left(session, settings, found, questionnaire)
+                   questionnaire: Questionnaire, given: dict[str, Any], *, channel: Channel) -> Result:
+    left = rules.questions_left(questionnaire, given, settings.thresholds)
     if not left:
         if questionnaire is Questionnaire.PRE_DOSE:
-            return _complete_pre_dose(session, actor, settings, found, channel=channel)
-        return _complete_post_dose(session, actor, settings, found, channel=channel)
+            return _complete_pre_dose(session, actor, settings, found, given, channel=channel)
+        return _complete_post_dose(session, actor, settings, found, given, channel=channel)
     if BLOOD_PRESSURE_RECHECK in left and not _recheck_reminder_set(session, found):
         # The first reading was at a hold threshold: the patient rests, and is reminded when to measure again.
-        rest_until = _rest_until(session, settings, found)
+        rest_until = recheck_due_at(session, settings, found)
         add_deadline(session, found, DeadlineKind.BP_RECHECK, rest_until)
         if left[0] is not BLOOD_PRESSURE_RECHECK:
             return Result(Outcome.REST_THEN_ASK, found, question=left[0].key, at=rest_until)
-    return _next_step(session, settings, found, questionnaire)
+    return _next_step(session, settings, found, questionnaire, given)
 
 
 def _recheck_reminder_set(session: Session, found: DoseSession) -> bool:
@@ -231,12 +236,11 @@ def _recheck_reminder_set(session: Session, found: DoseSession) -> bool:
         Deadline.dose_session_id == found.id, Deadline.kind == DeadlineKind.BP_RECHECK)) > 0
 
 
-def _complete_pre_dose(session: Session, actor: Actor, settings: DosingSettings, found: DoseSession, *,
-                       channel: Channel) -> Result:
+def _complete_pre_dose(session: Session, actor: Actor, settings: DosingSettings, found: DoseSession,
+                       given: Mapping[str, Any], *, channel: Channel) -> Result:
     found.pre_dose_completed_at = clock.now()
     settle(session, found, [DeadlineKind.PRE_DOSE_REPORT], DeadlineState.MET)
     settle(session, found, [DeadlineKind.BP_RECHECK], DeadlineState.CANCELLED, note="answered")
-    given = answers(session, found, Questionnaire.PRE_DOSE)
     # A count that differs from the ledger is a compliance matter (low), never a hold.
     inventory.report_count(session, actor, settings.dispensing, found.patient_id, given[rules.ON_HAND.key],
                            channel=channel.value)
@@ -263,13 +267,13 @@ def _crisis_to_patient(session: Session, settings: DosingSettings, found: DoseSe
         text_patient(session, found, templates.crisis_reply(settings.clinic))
 
 
-def _complete_post_dose(session: Session, actor: Actor, settings: DosingSettings, found: DoseSession, *,
-                        channel: Channel) -> Result:
+def _complete_post_dose(session: Session, actor: Actor, settings: DosingSettings, found: DoseSession,
+                        given: Mapping[str, Any], *, channel: Channel) -> Result:
     found.post_dose_completed_at = clock.now()
     settle(session, found, [DeadlineKind.POST_DOSE_REPORT], DeadlineState.MET)
     settle(session, found, [DeadlineKind.POST_DOSE_PROMPT], DeadlineState.CANCELLED, note="answered")
     move(session, actor, found, Event.REPORT_AFTER_DOSE)
-    findings = rules.post_dose_findings(answers(session, found, Questionnaire.POST_DOSE), settings.thresholds)
+    findings = rules.post_dose_findings(given, settings.thresholds)
     if findings:
         # Logged on the session, including the mild ones that escalate nothing.
         add_check_in(session, actor, found, "findings.post_dose", by="patient", channel=channel,

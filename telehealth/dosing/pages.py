@@ -8,7 +8,6 @@ comes from `scheduling.sessions_of`, which audits a staff read.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -16,30 +15,23 @@ from sqlalchemy.orm import Session
 from telehealth import clock
 from telehealth.accounts.models import Patient
 from telehealth.actor import Actor
-from telehealth.dosing import charts, rules, scheduling
+from telehealth.dosing import charts, checkins, rules, scheduling
 from telehealth.dosing.models import DoseSession
-from telehealth.dosing.operations import (UPCOMING, DosingSettings, Outcome, Result, answers, first_answer_at,
-                                          open_escalations)
-from telehealth.dosing.rules import BLOOD_PRESSURE, BLOOD_PRESSURE_RECHECK, SELF_HARM, Question, Questionnaire
+from telehealth.dosing.operations import (UPCOMING, DosingSettings, Outcome, Result, answers, clock_label,
+                                          local_label, open_escalations)
+from telehealth.dosing.rules import BLOOD_PRESSURE_RECHECK, SELF_HARM, Question, Questionnaire
 from telehealth.dosing.rules import SessionState as S
 from telehealth.escalations.models import Escalation
 from telehealth.escalations.rules import Severity
+from telehealth.messaging import templates
 
-CRISIS = ("If you are thinking about suicide or feel unsafe, call or text 988 now (the Suicide & Crisis "
-          "Lifeline). If you are in danger, call 911.")
-URGENT = "Call 911 now. Your prescriber has been alerted. Keep your sitter with you."
+# The same words as the texts: one place for the crisis lines.
+CRISIS = templates.CRISIS_LINES
+URGENT = templates.URGENT_LINES
 # The stylesheet's state colours: good, waiting, stopped, done.
 STATE_STYLE = {"scheduled": "draft", "open": "delivered", "cleared": "cleared", "dosed": "in-transit",
                "observing": "in-transit", "completed": "completed", "on_hold": "held", "missed": "cancelled",
                "cancelled": "cancelled"}
-
-
-def _clock(dose_session: DoseSession, moment: datetime) -> str:
-    return rules.clock_label(moment, dose_session.patient.timezone)
-
-
-def _when(dose_session: DoseSession, moment: datetime) -> str:
-    return rules.local_label(moment, dose_session.patient.timezone)
 
 
 # --- what a check-in did, in words ------------------------------------------------------------
@@ -47,7 +39,7 @@ def _when(dose_session: DoseSession, moment: datetime) -> str:
 def describe(result: Result) -> list[str]:
     """The result of a check-in, booking or skip as the patient reads it on a page (or in JSON)."""
     s, outcome = result.dose_session, result.outcome
-    at = _clock(s, result.at) if result.at else ""
+    at = clock_label(s, result.at) if result.at else ""
     words = {
         Outcome.ASK: "Thank you. One more answer is needed below.",
         Outcome.REST_THEN_ASK: f"Thank you. Your blood pressure was high: please rest quietly and measure it again "
@@ -64,7 +56,7 @@ def describe(result: Result) -> list[str]:
         Outcome.POST_DOSE_RECORDED: f"Thank you, your after-session check-in is recorded. Rest with your sitter; "
                                     f"they can end the session from {at}.",
         Outcome.POST_DOSE_URGENT: URGENT,
-        Outcome.CANCELLED: f"Your session of {_when(s, s.scheduled_at)} is cancelled. Please do not take it.",
+        Outcome.CANCELLED: f"Your session of {local_label(s, s.scheduled_at)} is cancelled. Please do not take it.",
         Outcome.HOLD_RELEASED: "The hold is released.",
     }
     lines = [words.get(outcome, "Thank you, recorded.")]
@@ -103,18 +95,18 @@ def due_now(session: Session, settings: DosingSettings, dose_session: DoseSessio
     may_skip = s.state.before_dose
     if s.state is S.SCHEDULED:
         opens = s.scheduled_at - t.window_opens_before
-        return Due(s, f"Your next session is {_when(s, s.scheduled_at)}.",
-                   [f"Your check-in opens at {_when(s, opens)}. Have your sitter with you then."], may_skip=may_skip)
+        return Due(s, f"Your next session is {local_label(s, s.scheduled_at)}.",
+                   [f"Your check-in opens at {local_label(s, opens)}. Have your sitter with you then."], may_skip=may_skip)
     if s.state is S.OPEN and s.pre_dose_completed_at is None:
         return _questionnaire(session, settings, s, Questionnaire.PRE_DOSE,
-                              f"Your session is {_when(s, s.scheduled_at)}. Your check-in is open")
+                              f"Your session is {local_label(s, s.scheduled_at)}. Your check-in is open")
     if s.state is S.OPEN:
         return Due(s, "Your check-in is complete.",
                    ["You will be cleared as soon as your sitter texts HERE."], may_skip=may_skip)
     if s.state is S.CLEARED:
         until = s.cleared_at + t.dose_taken_within
         return Due(s, f"You are cleared. Take it now with your sitter there, and press 'I have taken it' by "
-                      f"{_clock(s, until)}.", may_take=True, may_skip=may_skip)
+                      f"{clock_label(s, until)}.", may_take=True, may_skip=may_skip)
     if s.state is S.ON_HOLD:
         crisis = bool(answers(session, s, Questionnaire.PRE_DOSE).get(SELF_HARM.key))
         return Due(s, "Your session is on hold. Please do not take it.",
@@ -122,14 +114,14 @@ def due_now(session: Session, settings: DosingSettings, dose_session: DoseSessio
     if s.state is S.DOSED:
         opens = s.dosed_at + t.post_dose_report_after
         if now < opens:
-            return Due(s, f"Recorded as taken at {_clock(s, s.dosed_at)}. Stay with your sitter and rest.",
-                       [f"Your after-session check-in opens at {_clock(s, opens)}."])
+            return Due(s, f"Recorded as taken at {clock_label(s, s.dosed_at)}. Stay with your sitter and rest.",
+                       [f"Your after-session check-in opens at {clock_label(s, opens)}."])
         return _questionnaire(session, settings, s, Questionnaire.POST_DOSE,
                               "Time for your after-session check-in")
     given = answers(session, s, Questionnaire.POST_DOSE)   # observing
     findings = rules.post_dose_findings(given, settings.thresholds)
     return Due(s, "Your after-session check-in is recorded. Rest with your sitter.",
-               [f"Your sitter can end the session from {_clock(s, s.dosed_at + t.release_after)}."],
+               [f"Your sitter can end the session from {clock_label(s, s.dosed_at + t.release_after)}."],
                crisis=any(f.crisis for f in findings), urgent=rules.most_severe(findings) is Severity.URGENT)
 
 
@@ -141,12 +133,11 @@ def _questionnaire(session: Session, settings: DosingSettings, s: DoseSession, q
     if questionnaire is Questionnaire.PRE_DOSE and s.sitter_arrived_at is None:
         lines.append("Your sitter has not texted HERE yet; you are cleared only once they have.")
     if BLOOD_PRESSURE_RECHECK in left:
-        first = first_answer_at(session, s, f"{questionnaire.value}.{BLOOD_PRESSURE.key}") or clock.now()
-        rest_until = first + settings.timings.bp_recheck_rest
+        rest_until = checkins.recheck_due_at(session, settings, s)
         if clock.now() < rest_until:
             left = [q for q in left if q is not BLOOD_PRESSURE_RECHECK]
             lines.append(f"Your first blood pressure was high. Please rest quietly and measure it again at "
-                         f"{_clock(s, rest_until)}; the box for it appears on this page then.")
+                         f"{clock_label(s, rest_until)}; the box for it appears on this page then.")
         else:
             lines.append("You have rested: please measure your blood pressure again and enter it below.")
     headline += ": answer the questions below with your sitter there." if left else "."

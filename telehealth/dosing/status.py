@@ -18,6 +18,7 @@ from telehealth.dosing import rules
 from telehealth.dosing.models import Deadline, DeadlineKind, DeadlineState, DoseSession
 from telehealth.dosing.operations import UPCOMING, DosingSettings, clock_label, local_label
 from telehealth.dosing.rules import SessionState
+from telehealth.messaging import templates
 
 NOTHING_BOOKED = "You have no session booked. The clinic will text you when one is."
 SITTER_NOTHING_BOOKED = "No session is booked for you now. We will text you before the next one."
@@ -139,10 +140,9 @@ def sitter_summary(session: Session, settings: DosingSettings, sitter_id: int) -
         return "The session is on hold; nothing will be taken today. The clinic will be in touch."
     # DOSED or OBSERVING: the sitter watches, answers checks and releases.
     if _observation_question_open(session, found):
-        return "Check-in: do they respond to their name spoken in a normal voice? Text OK if yes, or SOS if not."
+        return templates.OBSERVATION_QUESTION
     release_from = found.dosed_at + timings.release_after
     if now < release_from:
         return (f"Please stay with them until {when_label(found, release_from)}. Text SOS if they do not "
                 f"respond or you are worried.")
-    return ("If they are alert, know where they are and are back to their usual self, text OK to end the "
-            "session. If not, text SOS.")
+    return templates.RELEASE_QUESTION

@@ -272,14 +272,23 @@ def post_dose_recorded(clinic: str, time: str) -> Sms:
                                               f"can release you from {time}.")
 
 
+URGENT_LINES = "Call 911 now. Your prescriber has been alerted. Keep your sitter with you."
+
+
 def post_dose_urgent(clinic: str) -> Sms:
-    return _sms("post_dose_urgent", clinic, "Call 911 now. Your prescriber has been alerted. Keep your sitter "
-                                            "with you.")
+    return _sms("post_dose_urgent", clinic, URGENT_LINES)
+
+
+# Asked of the sitter by the check itself and again by STATUS. "Text OK if they do", never "if
+# yes": YES is a carrier's opt-in word, and would not answer the check.
+OBSERVATION_QUESTION = ("Check-in: do they respond to their name spoken in a normal voice? Text OK if they do, or "
+                        "SOS if not (and call 911).")
+RELEASE_QUESTION = ("If they are alert, know where they are and are back to their usual self, text OK to end the "
+                    "session. If not, text SOS.")
 
 
 def observation_check(clinic: str) -> Sms:
-    return _sms("observation_check", clinic, "Check-in: do they respond to their name spoken in a normal voice? "
-                                             "Text OK if they do, or SOS if not (and call 911).")
+    return _sms("observation_check", clinic, OBSERVATION_QUESTION)
 
 
 def observation_ok(clinic: str) -> Sms:
@@ -292,8 +301,7 @@ def stay_until(clinic: str, time: str) -> Sms:
 
 
 def release_due(clinic: str) -> Sms:
-    return _sms("release_due", clinic, "If they are alert, know where they are and are back to their usual self, "
-                                       "text OK to end the session. If not, text SOS.")
+    return _sms("release_due", clinic, RELEASE_QUESTION)
 
 
 def released(clinic: str) -> Sms:
