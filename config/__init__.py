@@ -1,7 +1,8 @@
 """Settings read from the environment, in three profiles.
 
 `load_settings(profile)` returns a plain dict that `create_app()` copies into `app.config`.
-Secrets have no defaults: development and testing use throwaway values generated at start,
+Secrets have no defaults: development and testing use throwaway values generated at start (or,
+for the audit key, which other processes must share, fixed throwaway values marked NOT-SECRET),
 production refuses to start without the real ones (see `check_production`).
 
 Every clinical timing and threshold lives in `config/clinical.py`, named with its unit.
@@ -96,6 +97,12 @@ COMMON: dict[str, Any] = {
     "ARGON2_PARALLELISM": 4,
     "SECURE_COOKIES": True,
     "LOG_LEVEL": "INFO",
+    # The audit chain (telehealth.audit): the key of every event's MAC and every seal. A secret:
+    # whoever holds it can forge the chain. At least 32 characters; never change it (the chain
+    # already written would no longer verify).
+    "AUDIT_HMAC_KEY": None,
+    # How often the scheduler seals newly committed audit events into the chain.
+    "AUDIT_SEAL_SECONDS": 1.0,
     # How many reverse proxies (TLS terminators) stand in front: their X-Forwarded-* are trusted.
     "TRUSTED_PROXY_HOPS": 0,
 }
@@ -109,12 +116,15 @@ PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
         "SECURE_COOKIES": False,
         # The demo's simulator signs its own webhooks with this throwaway token.
         "TWILIO_AUTH_TOKEN": "development-only-auth-token",
+        # Fixed, not random per start: `audit verify` runs in another process and needs the same key.
+        "AUDIT_HMAC_KEY": "development-only-audit-key-NOT-SECRET-do-not-use-in-production",
     },
     "testing": {
         "DATABASE_URL": "sqlite:///:memory:",
         "PUBLIC_BASE_URL": "http://localhost",
         "SECURE_COOKIES": False,
         "TWILIO_AUTH_TOKEN": "testing-only-auth-token",
+        "AUDIT_HMAC_KEY": "testing-only-audit-key-NOT-SECRET-do-not-use-in-production",
         # Cheap hashes in tests only: the real cost is ~100 ms a hash.
         "ARGON2_TIME_COST": 1,
         "ARGON2_MEMORY_COST_KIB": 8,
@@ -125,7 +135,8 @@ PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
 
 # Production refuses to start unless each of these is set.
 REQUIRED_IN_PRODUCTION = ("SECRET_KEY", "DATABASE_URL", "PUBLIC_BASE_URL", "TWILIO_ACCOUNT_SID",
-                          "TWILIO_AUTH_TOKEN")
+                          "TWILIO_AUTH_TOKEN", "AUDIT_HMAC_KEY")
+AUDIT_KEY_MIN_LENGTH = 32
 
 
 def load_settings(profile: str | None = None, environ: Mapping[str, str] | None = None,
@@ -165,6 +176,10 @@ def check_production(settings: Mapping[str, Any]) -> None:
         problems.append(f"SMS_BACKEND is {settings.get('SMS_BACKEND')!r} (production sends with 'twilio')")
     if str(settings.get("DATABASE_URL") or "").startswith("sqlite"):
         problems.append("DATABASE_URL points at SQLite (production runs on PostgreSQL)")
+    audit_key = str(settings.get("AUDIT_HMAC_KEY") or "")
+    if audit_key and (len(audit_key) < AUDIT_KEY_MIN_LENGTH or "NOT-SECRET" in audit_key):
+        problems.append(f"AUDIT_HMAC_KEY is too short or a throwaway value (at least {AUDIT_KEY_MIN_LENGTH} "
+                        "random characters)")
     if not settings.get("SECURE_COOKIES"):
         problems.append("SECURE_COOKIES is off")
     if problems:

@@ -10,6 +10,7 @@ from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import load_settings
+from telehealth.audit.keys import init_audit
 from telehealth.db import init_db
 
 csrf = CSRFProtect()
@@ -20,6 +21,7 @@ def create_app(profile: str | None = None, overrides: Mapping[str, Any] | None =
     init_config(app, profile, overrides)
     init_logging(app)
     init_db(app)
+    init_audit(app)
     init_rooms(app)
     init_security(app)
     register_web(app)

@@ -76,9 +76,13 @@ class AuditAction(enum.Enum):
 
 
 class AuditEvent(Base):
-    """Append-only: the application never updates or deletes these rows."""
+    """Append-only: the application never updates or deletes these rows (on PostgreSQL a
+    trigger refuses it). Each row carries its own MAC, written at insert; the chain that fixes
+    their order is `AuditSeal` (see `telehealth.audit.chain`)."""
 
     __tablename__ = "audit_events"
+    # The sealer reads committed events in (txid, id) order from where it left off.
+    __table_args__ = (sa.Index("ix_audit_events_txid_id", "txid", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)  # the sequence number
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
@@ -91,3 +95,22 @@ class AuditEvent(Base):
     patient_id: Mapped[int | None] = mapped_column(sa.ForeignKey("patients.id"), index=True)
     details: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
     client_address: Mapped[str | None] = mapped_column(sa.String(45))
+    # 16 random bytes, unique: no two events share a MAC and no genuine row can be replayed.
+    nonce: Mapped[bytes] = mapped_column(sa.LargeBinary(16), unique=True)
+    # HMAC-SHA-256 of the event's canonical content (telehealth.audit.canonical), with the nonce.
+    mac: Mapped[bytes] = mapped_column(sa.LargeBinary(32))
+    # PostgreSQL: the inserting transaction's id, filled by the database (a column default);
+    # NULL on SQLite, whose writers are serialized anyway. Lets the sealer take events in an
+    # order no still-running transaction can slip into.
+    txid: Mapped[int | None] = mapped_column(sa.BigInteger, server_default=sa.FetchedValue())
+
+
+class AuditSeal(Base):
+    """One link of the chain: the event at chain position `seq`. Append-only, like the events."""
+
+    __tablename__ = "audit_seals"
+
+    seq: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True, autoincrement=False)
+    event_id: Mapped[int] = mapped_column(sa.ForeignKey("audit_events.id"), unique=True)
+    prev_hash: Mapped[bytes] = mapped_column(sa.LargeBinary(32))
+    hash: Mapped[bytes] = mapped_column(sa.LargeBinary(32))

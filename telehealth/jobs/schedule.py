@@ -17,6 +17,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
 
 from telehealth import clock
+from telehealth.audit.jobs import seal_audit_chain
 from telehealth.dispensing.jobs import escalate_overdue_receipts
 from telehealth.dosing.jobs import sweep_deadlines
 from telehealth.escalations.jobs import advance_escalations
@@ -36,6 +37,7 @@ JOBS = [
     Job("sweep_deadlines", sweep_deadlines, "DEADLINE_SWEEP_SECONDS"),
     Job("advance_escalations", advance_escalations, "ESCALATION_TICK_SECONDS"),
     Job("escalate_overdue_receipts", escalate_overdue_receipts, "RECEIPT_OVERDUE_SWEEP_SECONDS"),
+    Job("seal_audit_chain", seal_audit_chain, "AUDIT_SEAL_SECONDS"),
 ]
 
 

@@ -9,6 +9,7 @@ COMPLETE_PRODUCTION = {
     "TWILIO_ACCOUNT_SID": "AC00000000000000000000000000000000",
     "TWILIO_AUTH_TOKEN": "test-token-not-real",
     "TWILIO_MESSAGING_SERVICE_SID": "MG00000000000000000000000000000000",
+    "AUDIT_HMAC_KEY": "a-long-random-audit-key-from-the-vault-0123456789",
 }
 
 
@@ -19,7 +20,7 @@ def test_production_with_every_secret_starts():
 
 
 @pytest.mark.parametrize("missing", ["SECRET_KEY", "DATABASE_URL", "PUBLIC_BASE_URL", "TWILIO_ACCOUNT_SID",
-                                     "TWILIO_AUTH_TOKEN"])
+                                     "TWILIO_AUTH_TOKEN", "AUDIT_HMAC_KEY"])
 def test_production_without_a_secret_refuses_naming_it(missing):
     environ = {k: v for k, v in COMPLETE_PRODUCTION.items() if k != missing}
     with pytest.raises(ConfigurationError, match=missing):
