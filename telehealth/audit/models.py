@@ -73,6 +73,17 @@ class AuditAction(enum.Enum):
     DOSE_SESSION_READ = "dose_session.read"
     DOSE_SESSION_LIST_READ = "dose_session.list_read"
     DEADLINE_MISSED = "deadline.missed"
+    # Every SMS in and out, as metadata (ids, template, status; never a body or a phone number).
+    SMS_RECEIVED = "sms.received"
+    SMS_SENT = "sms.sent"
+    SMS_DELIVERED = "sms.delivered"
+    RELEASE_STATUS_READ = "dispensing.release_status_read"
+    ESCALATION_NOBODY_TO_PAGE = "escalation.nobody_to_page"
+    # Compliance reports (details: the report and its filters) and the chain checked from the page.
+    REPORT_READ = "report.read"
+    REPORT_EXPORTED = "report.exported"
+    AUDIT_CHAIN_VERIFIED = "audit.chain_verified"
+    INVENTORY_CORRECTED = "inventory.corrected"
 
 
 class AuditEvent(Base):

@@ -11,12 +11,14 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from telehealth.accounts.models import Role
+from telehealth.audit.models import AuditAction
+from telehealth.audit.operations import record
 from telehealth.db import get_session
 from telehealth.dispensing import inventory
 from telehealth.dispensing import operations as dispensing
 from telehealth.dispensing.operations import DispensingSettings
-from telehealth.dispensing.schemas import (CountRequest, DispenseRequest, FillOut, InventoryOut, LossFilingsRequest,
-                                           LostRequest, MovementOut, QueueItemOut, ReceiptRequest, ReleaseOut,
+from telehealth.dispensing.schemas import (CorrectionRequest, CountRequest, DispenseRequest, FillOut, InventoryOut,
+                                           LossFilingsRequest, LostRequest, MovementOut, QueueItemOut, ReceiptRequest, ReleaseOut,
                                            ReleaseOverrideOut, ReleaseRequest, ReturnRequest, ShipmentOut,
                                            ShipRequest, WasteRequest)
 from telehealth.web.auth import acting_user, current_actor, token_required
@@ -176,14 +178,28 @@ class InventoryReturns(MethodView):
         return inventory.record_return(get_session(), current_actor(), patient_id, **body)
 
 
+@blueprint.route("/patients/<int:patient_id>/inventory/corrections")
+class InventoryCorrections(MethodView):
+    @token_required(Role.PHARMACIST)
+    @blueprint.arguments(CorrectionRequest)
+    @blueprint.response(201, MovementOut)
+    def post(self, body: dict, patient_id: int):
+        """Correct a ledger entry: a new entry naming it, with the signed change and the reason.
+        No entry is ever edited or deleted."""
+        return inventory.correct_entry(get_session(), current_actor(), _settings(), patient_id, **body)
+
+
 @blueprint.route("/patients/<int:patient_id>/release")
 class Release(MethodView):
     @token_required(*STAFF_READERS)
     @blueprint.response(200, ReleaseOut)
     @blueprint.alt_response(404, description="No such patient, or not in your care")
     def get(self, patient_id: int):
-        """What holds the patient's next package, and any prescriber's release not yet used."""
-        status = dispensing.release_status(get_session(), current_actor(), patient_id)
+        """What holds the patient's next package, and any prescriber's release not yet used. Audited."""
+        session, actor = get_session(), current_actor()
+        status = dispensing.release_status(session, actor, patient_id)  # checks access first
+        record(session, actor, AuditAction.RELEASE_STATUS_READ, object_type="patient", object_id=patient_id,
+               patient_id=patient_id, details={"held": status.held})
         return {"patient_id": patient_id, "blockers": status.blockers, "authorization": status.override,
                 "held": status.held}
 

@@ -171,3 +171,40 @@ def report_count(session: Session, actor: Actor, settings: Any, patient_id: int,
                                      reason=Reason.INVENTORY_DISCREPANCY, severity=Severity.LOW,
                                      reported=found, expected=expected, movement_id=movement.id)
     return movement
+
+
+# --- corrections -------------------------------------------------------------------------
+
+# What a correction may name: an entry that moved lozenges. A wrong count report is set right by
+# a new count; a correction of a correction is allowed (it is itself a movement).
+CORRECTABLE = frozenset(MovementKind) - {MovementKind.COUNT_REPORTED}
+
+
+def correct_entry(session: Session, actor: Actor, settings: Any, patient_id: int, *, corrects_id: Any,
+                  quantity: Any, note: str) -> InventoryMovement:
+    """Set right an entry of the ledger (SPEC §8): the entry itself is never edited; a new
+    correction entry names it, with the signed change to on hand and why. The pharmacy keeps
+    the ledger, so only a pharmacist corrects it."""
+    patient = patient_in_reach(session, actor, patient_id)
+    _may_write(actor, patient, staff=("pharmacist",), by_patient=False)
+    reason = (note or "").strip()
+    if not reason or len(reason) > 2000:
+        raise RuleViolation("A correction needs its reason.", {"note": ["Say what was wrong and how you know."]})
+    corrected = session.get(InventoryMovement, corrects_id) if isinstance(corrects_id, int) else None
+    if corrected is None or corrected.patient_id != patient.id:
+        raise RuleViolation("That entry is not on this patient's ledger.",
+                            {"corrects_id": ["Give the id of an entry of this patient's ledger."]})
+    if corrected.kind not in CORRECTABLE:
+        raise RuleViolation("A reported count is not corrected; report the right count instead.",
+                            {"corrects_id": ["Choose an entry that moved lozenges."]})
+    change = rules.check_correction(quantity, on_hand=on_hand_by_lot(session, patient.id).get(corrected.lot_number, 0),
+                                    max_count=settings.max_count)
+    movement = InventoryMovement(patient_id=patient.id, lot_number=corrected.lot_number, kind=MovementKind.CORRECTION,
+                                 quantity=change, at=clock.now(), actor_user_id=actor.user_id,
+                                 actor_label=actor.label, corrects_id=corrected.id, note=reason)
+    session.add(movement)
+    session.flush()
+    record(session, actor, AuditAction.INVENTORY_CORRECTED, object_type="inventory_movement", object_id=movement.id,
+           patient_id=patient.id, details={"corrects_id": corrected.id, "lot_number": corrected.lot_number,
+                                           "quantity": change})
+    return movement

@@ -22,7 +22,8 @@ FORM_106_NUMBER = re.compile(r"^[A-Z0-9][A-Z0-9-]{0,39}$")
 ALL_LOTS = "*"   # the lot of a COUNT_REPORTED entry that counts every lot together
 
 # Signs of each movement kind's quantity (values of MovementKind; COUNT_REPORTED moves nothing).
-SIGN = {"received": 1, "dose_taken": -1, "wasted": -1, "returned": -1, "count_reported": 0}
+# A correction's amount is already signed (it may add or take away), so its sign is +1.
+SIGN = {"received": 1, "dose_taken": -1, "wasted": -1, "returned": -1, "count_reported": 0, "correction": 1}
 
 
 def check_fill(*, status: str, fill_number: int, refills: int, issued_on: date, expires_on: date, today: date,
@@ -94,3 +95,15 @@ def check_removal(quantity: object, on_hand: int, field: str = "quantity") -> in
 def signed_quantity(kind: str, amount: int) -> int:
     """The ledger's signed change for a movement of `amount` items."""
     return SIGN[kind] * amount
+
+
+def check_correction(change: object, *, on_hand: int, max_count: int, field: str = "quantity") -> int:
+    """A correction's signed change to on hand: not zero, plausible, and never leaving the lot
+    below nothing."""
+    if not isinstance(change, int) or isinstance(change, bool) or change == 0 or abs(change) > max_count:
+        raise RuleViolation("That correction is not valid.", {field: [
+            f"Give the change to on hand as a whole number, + or -, not 0, at most {max_count} either way."]})
+    if on_hand + change < 0:
+        raise RuleViolation("That would leave less than nothing on hand.",
+                            {field: [f"Only {on_hand} on hand in this lot; take away at most that."]})
+    return change

@@ -52,6 +52,14 @@ class ReturnRequest(Strict):
     note = fields.String(load_default=None, allow_none=True)
 
 
+class CorrectionRequest(Strict):
+    corrects_id = fields.Integer(required=True, strict=True,
+                                 metadata={"description": "The ledger entry being corrected."})
+    quantity = fields.Integer(required=True, strict=True, metadata={
+        "description": "The signed change to on hand: -2 takes two away, 1 adds one; never 0."})
+    note = fields.String(required=True, metadata={"description": "What was wrong and how it is known."})
+
+
 class WasteRequest(Strict):
     lot_number = fields.String(required=True)
     quantity = whole("Lozenges of this lot destroyed.")

@@ -155,6 +155,7 @@ def _page_due(session: Session, settings: EscalationSettings, escalation: Escala
                message_id=message.id)
     if targets and not recipients:
         _event(session, escalation, EventKind.NOBODY_TO_PAGE, targets=[t.value for t in targets])
+        _audit(session, TICK, AuditAction.ESCALATION_NOBODY_TO_PAGE, escalation, targets=[t.value for t in targets])
     escalation.steps_paged, escalation.next_page_at = tick.steps_active, tick.next_page_at
     return len(recipients)
 
@@ -337,7 +338,7 @@ def list_escalations(session: Session, actor: Actor, *, states: list[State] | No
         query = query.where(Escalation.reason == reason)
     escalations = list(session.scalars(query.order_by(STATE_ORDER, SEVERITY_ORDER, Escalation.opened_at,
                                                       Escalation.id).limit(limit)))
-    record(session, actor, AuditAction.ESCALATION_LIST_READ, object_type="escalation",
+    record(session, actor, AuditAction.ESCALATION_LIST_READ, object_type="escalation", patient_id=patient_id,
            details={"escalation_ids": [e.id for e in escalations]})
     return escalations
 

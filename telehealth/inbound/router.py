@@ -6,11 +6,14 @@ the intent goes to the room that owns it (`HANDLERS`). A patient's plain values,
 check-in is under way anything else they text ("128/", "abc"), are answers to its questionnaire;
 a sitter's first value is the code that confirms their phone while one waits. An intent nobody
 handles is answered with HELP.
+
+Every text routed here is audited (SMS_RECEIVED: who sent it and which keyword, never the body),
+and so is the reply handed back in the webhook's answer (SMS_SENT): one row each.
 """
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 from sqlalchemy.orm import Session
@@ -18,6 +21,9 @@ from sqlalchemy.orm import Session
 from telehealth.accounts.operations import Party, who_is_texting
 from telehealth.accounts.rules import normalize_phone
 from telehealth.accounts.sitters import SitterSettings
+from telehealth.actor import Actor
+from telehealth.audit.models import AuditAction
+from telehealth.audit.operations import record
 from telehealth.dispensing.operations import DispensingSettings
 from telehealth.dosing.operations import DosingSettings
 from telehealth.errors import RuleViolation
@@ -25,7 +31,7 @@ from telehealth.escalations.operations import EscalationSettings
 from telehealth.escalations.rules import Reason
 from telehealth.inbound import alerts, dosing, receipts, sitters
 from telehealth.inbound.parsing import Intent, Kind, mentions_crisis, parse
-from telehealth.messaging import consent, templates
+from telehealth.messaging import consent, outbox, templates
 from telehealth.messaging.models import Message
 from telehealth.messaging.templates import Sms
 
@@ -72,13 +78,42 @@ def sender_phone(raw: str, ctx: InboundContext) -> str | None:
         return None  # a short code or an alphanumeric sender: nobody we know
 
 
-def route(session: Session, ctx: InboundContext, message: Message, *, has_media: bool = False) -> Sms | None:
-    """Act on one stored inbound message; return the reply to send back, if any."""
+REPLY = Actor.system("sms reply")
+
+
+def route(session: Session, ctx: InboundContext, message: Message, *, has_media: bool = False,
+          client_address: str | None = None) -> Sms | None:
+    """Act on one stored inbound message; store the reply to send back, if any, and return it.
+    `client_address` is who delivered the text (Twilio), for the audit log."""
     phone = sender_phone(message.from_phone or "", ctx)
     party = who_is_texting(session, phone) if phone else Party("unknown", message.from_phone or "")
     intent = parse(message.body)
-    actor = alerts.actor_of(party)
+    _audit_received(session, party, intent, message, client_address)
+    reply = _respond(session, ctx, message, phone, party, intent, has_media)
+    if reply is not None:
+        stored = outbox.record_reply(session, to=phone or message.from_phone or "", sms=reply,
+                                     patient_id=party.patient_id)
+        record(session, REPLY, AuditAction.SMS_SENT, object_type="message", object_id=stored.id,
+               patient_id=party.patient_id,
+               details={"via": "reply", "in_reply_to": message.id, "to": party.kind, "template": reply.template})
+    return reply
 
+
+def _audit_received(session: Session, party: Party, intent: Intent, message: Message,
+                    client_address: str | None) -> None:
+    """Metadata only: the sender as a party (their user or sitter id, not their number) and the
+    keyword understood; the body stays in the message row."""
+    sender = {"sender": party.kind}
+    if party.sitter_id is not None:
+        sender["sitter_id"] = party.sitter_id
+    record(session, replace(alerts.actor_of(party), client_address=client_address), AuditAction.SMS_RECEIVED,
+           object_type="message", object_id=message.id, patient_id=party.patient_id,
+           details={"sid": message.provider_sid, "intent": intent.kind.value, **sender})
+
+
+def _respond(session: Session, ctx: InboundContext, message: Message, phone: str | None, party: Party,
+             intent: Intent, has_media: bool) -> Sms | None:
+    actor = alerts.actor_of(party)
     if intent.kind is Kind.OPT_OUT and phone:
         if consent.set_opted_out(session, actor, phone, True, f"keyword {intent.text.upper()[:20]}"):
             alerts.raise_opt_out_escalation(session, ctx, party, message)

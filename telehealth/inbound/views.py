@@ -3,6 +3,9 @@
 Authenticate, store, then parse: the signature is checked before anything is read or written
 (403, nothing stored); the message is stored under its MessageSid (a repeat is answered and not
 acted on twice); only then is it parsed and routed. Replies are TwiML.
+
+A request with a bad signature is refused with 403 and audited as ACCESS_REFUSED with its client
+address (by `web.errors`, after everything else it did is rolled back: nothing else is stored).
 """
 from __future__ import annotations
 
@@ -18,8 +21,9 @@ from telehealth.dispensing.operations import DispensingSettings
 from telehealth.dosing.operations import DosingSettings
 from telehealth.errors import NotAllowed
 from telehealth.escalations.operations import EscalationSettings
-from telehealth.inbound.router import InboundContext, route, sender_phone
+from telehealth.inbound.router import InboundContext, route
 from telehealth.messaging import dispatcher, outbox
+from telehealth.web.auth import client_address
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("twilio", __name__, url_prefix="/twilio")
@@ -73,14 +77,10 @@ def inbound_sms() -> Response:
                                     to_phone=field("To", 32), body=field("Body", 1600))
     if message is None:
         return twiml()  # a repeated delivery: acknowledged, not acted on again
-    ctx = inbound_context()
     has_media = field("NumMedia", 4).strip() not in ("", "0")
-    reply = route(session, ctx, message, has_media=has_media)
-    if reply is None:
-        return twiml()
-    phone = sender_phone(message.from_phone or "", ctx) or message.from_phone or ""
-    outbox.record_reply(session, to=phone, sms=reply, patient_id=None)
-    return twiml(reply.body)
+    # The router stores the reply and audits the text and the reply (metadata, never the body).
+    reply = route(session, inbound_context(), message, has_media=has_media, client_address=client_address())
+    return twiml(reply.body if reply is not None else None)
 
 
 @blueprint.post("/status")
@@ -89,5 +89,6 @@ def status_callback() -> Response:
     code = field("ErrorCode", 9)
     dispatcher.record_status_callback(get_session(), provider_sid=field("MessageSid", 64),
                                       provider_status=field("MessageStatus", 20),
-                                      error_code=int(code) if code.isdigit() else None)
+                                      error_code=int(code) if code.isdigit() else None,
+                                      client_address=client_address())
     return Response(status=204)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any, Mapping
 
@@ -111,6 +111,13 @@ def record_sent(session: Session, claimed: Claimed, result: SendResult) -> None:
     message.sent_at = message.updated_at = now
     message.lease_until = message.next_attempt_at = None
     message.last_error = message.error_code = None
+    # Metadata only, from the row already in hand (no extra read): the recipient is named by the
+    # owning room's audit event (an escalation's page names the prescriber paged with this message id).
+    record(session, DISPATCHER, AuditAction.SMS_SENT, object_type="message", object_id=message.id,
+           patient_id=message.patient_id,
+           details={"via": "dispatcher", "sid": result.sid, "status": result.provider_status,
+                    "template": message.template, "attempts": message.attempts,
+                    "owner_type": message.owner_type, "owner_id": message.owner_id})
 
 
 def record_send_error(session: Session, claimed: Claimed, error: SendError, policy: DispatchPolicy,
@@ -131,13 +138,15 @@ def record_send_error(session: Session, claimed: Claimed, error: SendError, poli
     return "failed"
 
 
-def fail_permanently(session: Session, message: Message, status: MessageStatus = MessageStatus.FAILED) -> None:
+def fail_permanently(session: Session, message: Message, status: MessageStatus = MessageStatus.FAILED,
+                     actor: Actor = DISPATCHER) -> None:
     """Final failure (failed, or undelivered by the carrier): the owning room must move on."""
     message.status, message.next_attempt_at, message.updated_at = status, None, clock.now()
     if message.error_code == OPTED_OUT_ERROR:
-        consent.set_opted_out(session, DISPATCHER, message.to_phone, True, f"carrier error {OPTED_OUT_ERROR}")
-    record(session, DISPATCHER, AuditAction.SMS_FAILED, object_type="message", object_id=message.id,
-           patient_id=message.patient_id, details={"error_code": message.error_code, "template": message.template})
+        consent.set_opted_out(session, actor, message.to_phone, True, f"carrier error {OPTED_OUT_ERROR}")
+    record(session, actor, AuditAction.SMS_FAILED, object_type="message", object_id=message.id,
+           patient_id=message.patient_id, details={"error_code": message.error_code, "template": message.template,
+                                                   "status": status.value})
     report_permanent_failure(session, message)
 
 
@@ -160,22 +169,30 @@ def refuse_if_unwanted(session: Session, claimed: Claimed) -> bool:
     return True
 
 
+STATUS_CALLBACK = Actor.system("sms status callback")
+
 # Twilio's statuses as callbacks report them, in our terms; others (queued, accepted...) say nothing new.
 CALLBACK_STATUS = {"sent": MessageStatus.SENT, "delivered": MessageStatus.DELIVERED, "read": MessageStatus.DELIVERED,
                    "undelivered": MessageStatus.UNDELIVERED, "failed": MessageStatus.FAILED}
 
 
 def record_status_callback(session: Session, *, provider_sid: str, provider_status: str,
-                           error_code: int | None) -> bool:
+                           error_code: int | None, client_address: str | None = None) -> bool:
     """Apply a delivery status callback. Late, repeated or out-of-order callbacks never move a
-    status back. Returns True when the message changed."""
+    status back. Returns True when the message changed. Audited when it changed: delivered here,
+    failed or undelivered by `fail_permanently` (a repeated or stale callback writes nothing), with
+    the address the callback came from."""
     new_status = CALLBACK_STATUS.get((provider_status or "").lower())
     message = session.scalar(sa.select(Message).where(Message.provider_sid == provider_sid)
                              .with_for_update())
     if message is None or new_status is None or new_status.rank <= message.status.rank:
         return False
     message.status, message.provider_status, message.updated_at = new_status, provider_status.lower(), clock.now()
+    actor = replace(STATUS_CALLBACK, client_address=client_address)
     if new_status in (MessageStatus.UNDELIVERED, MessageStatus.FAILED):
         message.error_code = error_code
-        fail_permanently(session, message, new_status)
+        fail_permanently(session, message, new_status, actor)
+    elif new_status is MessageStatus.DELIVERED:
+        record(session, actor, AuditAction.SMS_DELIVERED, object_type="message", object_id=message.id,
+               patient_id=message.patient_id, details={"sid": provider_sid, "template": message.template})
     return True

@@ -11,6 +11,8 @@ from typing import Callable
 from flask import Flask, Response, g
 from sqlalchemy.orm import Session
 
+from telehealth.db import get_session
+
 
 def init_transactions(app: Flask) -> None:
     app.after_request(_commit_or_roll_back)
@@ -27,6 +29,9 @@ def write_after_rollback(write: Callable[[Session], object]) -> None:
 
 def _commit_or_roll_back(response: Response) -> Response:
     session: Session | None = g.get("db_session")
+    if session is None and g.get("after_rollback"):
+        # Refused before it touched the database (a forged webhook): the refusal is still written.
+        session = get_session()
     if session is None:
         return response
     if g.get("request_failed"):

@@ -271,6 +271,27 @@ def test_returns_are_recorded_by_the_pharmacist_not_the_patient(app, client, ses
     assert client.get(f"/api/v1/patients/{patient.id}/inventory", headers=pharmacy).json["on_hand"] == 0
 
 
+def test_a_ledger_entry_is_corrected_by_a_new_entry_naming_it_never_edited(app, client, session, course):
+    _, patient, prescription, pharmacist = course
+    shipment = shipped(app, session, prescription, pharmacist)
+    client.post(f"/api/v1/shipments/{shipment.id}/receipt", headers=token_for(client, patient.user), json={"count": 16})
+    pharmacy = token_for(client, pharmacist)
+    received, = client.get(f"/api/v1/patients/{patient.id}/inventory", headers=pharmacy).json["movements"]
+    path = f"/api/v1/patients/{patient.id}/inventory/corrections"
+    unknown = client.post(path, headers=pharmacy, json={"corrects_id": received["id"], "quantity": "-1", "note": ""})
+    assert unknown.status_code == 422 and set(unknown.json["errors"]) == {"quantity"}
+    by_patient = client.post(path, headers=token_for(client, patient.user),
+                             json={"corrects_id": received["id"], "quantity": -1, "note": "I ate one"})
+    assert by_patient.status_code == 403
+    corrected = client.post(path, headers=pharmacy,
+                            json={"corrects_id": received["id"], "quantity": -1, "note": "Counted 15 on re-check."})
+    assert corrected.status_code == 201, corrected.json
+    assert (corrected.json["kind"], corrected.json["quantity"], corrected.json["corrects_id"]) == (
+        "correction", -1, received["id"])
+    after = client.get(f"/api/v1/patients/{patient.id}/inventory", headers=pharmacy).json
+    assert after["on_hand"] == 15 and after["movements"][-1] == received
+
+
 def test_the_pharmacy_queue_shows_fills_left_and_unshipped_fills(app, client, session, course):
     _, _, prescription, pharmacist = course
     fill = dispensing.dispense(session, Actor.for_user(pharmacist), settings(app), prescription.id, quantity=16, **LOT)
@@ -289,7 +310,7 @@ def test_the_dispensing_api_is_documented(client):
             "/api/v1/shipments/{shipment_id}/loss-filings", "/api/v1/patients/{patient_id}/shipments",
             "/api/v1/patients/{patient_id}/inventory", "/api/v1/patients/{patient_id}/inventory/count",
             "/api/v1/patients/{patient_id}/inventory/waste", "/api/v1/patients/{patient_id}/inventory/returns",
-            "/api/v1/patients/{patient_id}/release", "/api/v1/patients/{patient_id}/release-authorizations"
+            "/api/v1/patients/{patient_id}/inventory/corrections", "/api/v1/patients/{patient_id}/release", "/api/v1/patients/{patient_id}/release-authorizations"
             } <= set(paths)
 
 
