@@ -103,6 +103,7 @@ def init_security(app: Flask) -> None:
 def register_web(app: Flask) -> None:
     from telehealth.accounts.sitter_views import blueprint as sitter_pages
     from telehealth.accounts.views import blueprint as accounts_pages
+    from telehealth.compliance.views import blueprint as compliance_pages
     from telehealth.dispensing.views import blueprint as dispensing_pages
     from telehealth.dosing.portal import blueprint as dose_portal_pages
     from telehealth.dosing.views import blueprint as dosing_pages
@@ -123,6 +124,7 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(dosing_pages)
     app.register_blueprint(dose_portal_pages)
     app.register_blueprint(escalation_pages)
+    app.register_blueprint(compliance_pages)
     app.register_blueprint(twilio_webhooks)
     # Twilio's webhooks are authenticated by their signature instead of a CSRF token.
     csrf.exempt(twilio_webhooks)
@@ -134,6 +136,7 @@ def register_web(app: Flask) -> None:
 
 def register_api(app: Flask) -> None:
     from telehealth.accounts.api import blueprint as accounts_api
+    from telehealth.compliance.api import blueprint as compliance_api
     from telehealth.dispensing.api import blueprint as dispensing_api
     from telehealth.dosing.api import blueprint as dosing_api
     from telehealth.escalations.api import blueprint as escalations_api
@@ -143,7 +146,8 @@ def register_api(app: Flask) -> None:
     api = ClinicApi(app, spec_kwargs={"components": {"securitySchemes": {
         "bearer": {"type": "http", "scheme": "bearer"}}}, "security": [{"bearer": []}]})
     # The API authenticates with bearer tokens, never cookies, so cross-site forgery cannot ride on it.
-    for blueprint in (accounts_api, escalations_api, prescriptions_api, dispensing_api, dosing_api):
+    for blueprint in (accounts_api, escalations_api, prescriptions_api, dispensing_api, dosing_api,
+                      compliance_api):
         api.register_blueprint(blueprint)
         csrf.exempt(blueprint)
 

@@ -11,8 +11,9 @@ walked straight away (Casey texts HERE, Jordan READY and the answers, or fills t
 """
 from __future__ import annotations
 
-from datetime import date, timedelta
-from typing import Any, Mapping
+from contextlib import contextmanager
+from datetime import date, datetime, timedelta
+from typing import Any, Iterator, Mapping
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -26,9 +27,10 @@ from telehealth.dispensing import operations as dispensing
 from telehealth.dispensing.inventory import on_hand
 from telehealth.dispensing.models import Shipment
 from telehealth.dispensing.operations import DispensingSettings
-from telehealth.dosing import deadlines, scheduling
-from telehealth.dosing.models import DoseSession
+from telehealth.dosing import checkins, deadlines, scheduling
+from telehealth.dosing.models import Channel, DoseSession
 from telehealth.dosing.operations import DosingSettings
+from telehealth.dosing.rules import Questionnaire
 from telehealth.escalations import operations as escalations
 from telehealth.escalations.models import Escalation
 from telehealth.escalations.operations import EscalationSettings
@@ -108,8 +110,13 @@ def seed(session: Session, policy: AccountPolicy, config: Mapping[str, Any]) -> 
             sitter.phone_verified_at = sitter.consent_at = clock.now()
             created = True
     session.flush()
-    created |= _seed_prescriptions(session, actor, user_by_login)
-    created |= _seed_packages(session, DispensingSettings.from_config(config), user_by_login)
+    now = clock.now()
+    # The clinic's history happened over the past week, in order: prescribed, filled and received,
+    # Jordan's first session; the alerts and Jordan's next session are now.
+    with _as_of(now - PRESCRIBED_AGO):
+        created |= _seed_prescriptions(session, actor, user_by_login)
+    with _as_of(now - FILLED_AGO):
+        created |= _seed_packages(session, DispensingSettings.from_config(config), user_by_login)
     created |= _seed_escalations(session, actor, EscalationSettings.from_config(config), user_by_login)
     created |= _seed_sessions(session, DosingSettings.from_config(config), user_by_login)
     return summary(session, created)
@@ -171,10 +178,70 @@ def _seed_escalations(session: Session, actor: Actor, settings: EscalationSettin
 DEMO_SESSION_STARTS_IN = timedelta(minutes=15)
 
 
+PRESCRIBED_AGO, FILLED_AGO, FIRST_SESSION_AGO = timedelta(days=8), timedelta(days=6), timedelta(days=4)
+# Jordan's first session, as the patient and sitter answered it.
+FIRST_PRE_DOSE = {"blood_pressure": "164/98", "pulse": "78", "substances": "N", "self_harm": "N", "mood": "5",
+                  "on_hand": "8"}
+FIRST_RECHECK = {"blood_pressure_recheck": "148/92"}
+FIRST_POST_DOSE = {"chest_pain": "N", "self_harm": "N", "nausea": "1", "dissociation": "4",
+                   "blood_pressure": "142/88"}
+SITTER = Actor(user_id=None, role="sitter", label="seed-demo: sitter")
+
+
+@contextmanager
+def _as_of(moment: datetime) -> Iterator[clock.FrozenClock]:
+    """Run the seed's verbs as if at `moment` (the clock moves only when told to)."""
+    frozen = clock.FrozenClock(moment)
+    previous = clock.install(frozen)
+    try:
+        yield frozen
+    finally:
+        clock.install(previous)
+
+
+def _seed_first_session(session: Session, settings: DosingSettings, user_by_login) -> None:  # noqa: ANN001
+    """Jordan's first session, four days ago, through the real verbs: a first blood pressure at the
+    hold threshold and a recheck below it, taken, the sitter's checks answered, the post-dose report
+    (mild nausea, logged), released at two hours. Its dose record is complete, for the compliance demo."""
+    jordan, raman = user_by_login("jordan.lee").patient, user_by_login("raman")
+    me, sitter = Actor.for_user(jordan.user), jordan.sitters[0]
+    with _as_of(clock.now() - FIRST_SESSION_AGO) as frozen:
+        def sweep_until(moment: datetime) -> None:
+            while (due := deadlines.next_due_at(session)) is not None and due <= moment:
+                frozen.set(max(due, clock.now()))
+                for deadline_id in deadlines.due_deadline_ids(session):
+                    deadlines.process(session, settings, deadline_id)
+            frozen.set(moment)
+
+        booked = scheduling.schedule_session(session, Actor.for_user(raman), settings, jordan.id,
+                                             scheduled_at=clock.now() + DEMO_SESSION_STARTS_IN)
+        session.flush()
+        sweep_until(clock.now())   # the window opens
+        checkins.sitter_here(session, SITTER, settings, sitter.id, channel=Channel.SMS)
+        checkins.submit(session, me, settings, jordan.id, Questionnaire.PRE_DOSE, FIRST_PRE_DOSE, channel=Channel.WEB)
+        frozen.advance(settings.timings.bp_recheck_rest)
+        checkins.submit(session, me, settings, jordan.id, Questionnaire.PRE_DOSE, FIRST_RECHECK, channel=Channel.WEB)
+        checkins.taken(session, me, settings, jordan.id, channel=Channel.SMS)
+        dosed_at, timings = booked.dosed_at, settings.timings
+        checks = int(timings.release_after / timings.observation_every)
+        for n in range(1, checks):
+            sweep_until(dosed_at + n * timings.observation_every)
+            checkins.sitter_ok(session, SITTER, settings, sitter.id, channel=Channel.SMS)
+            if dosed_at + n * timings.observation_every >= dosed_at + timings.post_dose_report_after \
+                    and booked.post_dose_completed_at is None:
+                checkins.submit(session, me, settings, jordan.id, Questionnaire.POST_DOSE, FIRST_POST_DOSE,
+                                channel=Channel.WEB)
+        sweep_until(dosed_at + timings.release_after)
+        checkins.sitter_ok(session, SITTER, settings, sitter.id, channel=Channel.SMS)
+        assert booked.state.value == "completed", "the demo's first session is complete"
+
+
 def _seed_sessions(session: Session, settings: DosingSettings, user_by_login) -> bool:  # noqa: ANN001
-    """Jordan's first session, booked by Dr. Raman, its window opened as the scheduler would."""
+    """Jordan's first session, done four days ago; the next, booked by Dr. Raman, its window opened
+    as the scheduler would."""
     if session.scalar(sa.select(sa.func.count()).select_from(DoseSession)):
         return False
+    _seed_first_session(session, settings, user_by_login)
     jordan = user_by_login("jordan.lee").patient
     booked = scheduling.schedule_session(session, Actor.for_user(user_by_login("raman")), settings, jordan.id,
                                          scheduled_at=clock.now() + DEMO_SESSION_STARTS_IN)

@@ -24,7 +24,7 @@ class Dispensing(Base):
     lot_number: Mapped[str] = mapped_column(sa.String(40), index=True)
     lot_expiry: Mapped[date]
     pharmacist_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
-    dispensed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    dispensed_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)  # the dispensing log's dates
 
     prescription: Mapped[Prescription] = relationship()
     pharmacist: Mapped[User] = relationship()
@@ -119,11 +119,16 @@ class InventoryMovement(Base):
     actor_user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     actor_label: Mapped[str] = mapped_column(sa.String(120))
     shipment_id: Mapped[int | None] = mapped_column(sa.ForeignKey("shipments.id"))
-    dose_session_id: Mapped[int | None] = mapped_column(sa.ForeignKey("dose_sessions.id"))
+    # A dose record's lots (migration 0009).
+    dose_session_id: Mapped[int | None] = mapped_column(sa.ForeignKey("dose_sessions.id"), index=True)
     witness_name: Mapped[str | None] = mapped_column(sa.String(120))
     note: Mapped[str | None] = mapped_column(sa.Text)
     corrects_id: Mapped[int | None] = mapped_column(sa.ForeignKey("inventory_movements.id"))
 
     __table_args__ = (
-        sa.Index("ix_inventory_movements_patient_id_lot_number", "patient_id", "lot_number"),
+        # On hand per patient and lot, and the reconciliation's sums per patient, from the index
+        # alone; each patient's latest count (migrations 0008, 0009).
+        sa.Index("ix_inventory_movements_reconciliation", "patient_id", "lot_number", "kind", "at", "quantity", "id"),
+        sa.Index("ix_inventory_movements_count_reports", "patient_id", "id",
+                 sqlite_where=sa.text("kind = 'count_reported'"), postgresql_where=sa.text("kind = 'count_reported'")),
     )

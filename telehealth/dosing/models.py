@@ -54,6 +54,8 @@ class DoseSession(Base):
 
     __table_args__ = (
         sa.Index("ix_dose_sessions_patient_id_scheduled_at", "patient_id", "scheduled_at"),
+        # Compliance dose records are filtered by the day the dose was taken (migration 0009).
+        sa.Index("ix_dose_sessions_dosed_at", "dosed_at"),
     )
 
 

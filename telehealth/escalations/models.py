@@ -26,7 +26,7 @@ class Escalation(Base):
     # "One open escalation per (session or patient, reason)": set while unresolved, cleared on
     # resolution; unique, so a concurrent second trigger cannot open a twin.
     open_key: Mapped[str | None] = mapped_column(sa.String(80), unique=True)
-    opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)  # escalation statistics' dates
     trigger_count: Mapped[int] = mapped_column(default=1)
     # The paging plan, copied from the policy when paging (re)started.
     paging_plan: Mapped[dict[str, Any]] = mapped_column(sa.JSON)

@@ -14,7 +14,7 @@ blueprint = Blueprint("home", __name__)
 START_PAGE = {
     Role.PATIENT: "accounts.my_record",
     Role.PRESCRIBER: "escalations.queue",
-    Role.COMPLIANCE: "escalations.queue",
+    Role.COMPLIANCE: "compliance.dashboard",
     Role.ADMIN: "accounts.staff_accounts",
     Role.PHARMACIST: "dispensing.queue",
 }

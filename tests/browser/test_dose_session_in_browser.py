@@ -60,7 +60,7 @@ def answer_the_pre_dose_report(page, *, substances: str = "N") -> None:
     form.locator(f"input[name=substances][value={substances}]").check()
     form.locator("input[name=self_harm][value=N]").check()
     form.locator("input[name=mood]").fill("6")
-    form.locator("input[name=on_hand]").fill("8")
+    form.locator("input[name=on_hand]").fill("7")  # 8 received, 1 taken in the first session
     form.locator("button:has-text('Send my answers')").click()
 
 
@@ -116,4 +116,4 @@ def test_a_held_session_raises_an_alert_the_prescriber_acknowledges_on_the_web(p
         assert "on hold" in sessions.locator(f"#session-{session_id}").inner_text()
         assert "alcohol, sedatives, opioids or other drugs in the last 24 h" in sessions.inner_text()
         assert sessions.locator("summary", has_text="Release the hold").count() == 1
-        assert page.locator("#chart-blood-pressure circle.point").count() == 2   # systolic and diastolic, before
+        assert page.locator("#chart-blood-pressure circle.point").count() == 6   # the first dose's before and after, this one's before

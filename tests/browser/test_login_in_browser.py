@@ -33,7 +33,7 @@ def test_a_wrong_password_shows_an_error_and_stays_on_the_login_page(page, live_
 
 def test_logging_out_returns_to_the_login_page(page, live_server):
     log_in(page, live_server, "ortiz@lakeside.example.org")
-    page.wait_for_url(f"{live_server}/escalations")
+    page.wait_for_url(f"{live_server}/compliance")  # compliance staff start on their dashboard
     page.click("text=Log out")
     page.wait_for_url(f"{live_server}/login")
     page.goto(f"{live_server}/patients")

@@ -269,10 +269,11 @@ def test_the_patient_page_lists_their_alerts(app, client, session, make, team):
     assert alert_numbers(page) == [escalation.id, resolved.id]
 
 
-def test_the_start_page_for_prescribers_and_compliance_is_the_queue(client, make):
-    for role in (Role.PRESCRIBER, Role.COMPLIANCE):
+def test_the_start_page_for_prescribers_is_the_queue_and_compliance_reaches_it(client, make):
+    # Compliance staff start on the compliance dashboard (issue 7), with Alerts in their menu.
+    for role, start in ((Role.PRESCRIBER, "/escalations"), (Role.COMPLIANCE, "/compliance")):
         user = make.user(role)
         log_in(client, user.email)
-        assert client.get("/").headers["Location"] == "/escalations"
+        assert client.get("/").headers["Location"] == start
         assert 'href="/escalations">Alerts</a>' in client.get("/escalations").get_data(as_text=True)
         client.post("/logout", data={"csrf_token": csrf_token(client, "/account")})

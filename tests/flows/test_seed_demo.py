@@ -3,7 +3,9 @@ import json
 
 import sqlalchemy as sa
 
+from telehealth.demo import DEMO_PASSWORD
 from telehealth.models import metadata
+from tests.conftest import log_in
 
 
 def snapshot(session) -> dict[str, list]:
@@ -72,12 +74,25 @@ def test_the_demo_has_an_active_prescription_for_each_patient(app, session):
 
 def test_the_demo_has_one_package_counted_and_one_in_transit(app, session):
     data = json.loads(run(app, "--json").stdout)
-    assert sorted((s["state"], s["on_hand"]) for s in data["shipments"]) == [("in transit", 0), ("received", 8)]
+    assert sorted((s["state"], s["on_hand"]) for s in data["shipments"]) == [("in transit", 0), ("received", 7)]
 
 
 def test_the_demo_has_a_session_whose_window_is_open_now(app, session):
     data = json.loads(run(app, "--json").stdout)
     jordan = next(a for a in data["accounts"] if a["name"] == "Jordan Lee")
-    [booked] = data["sessions"]
+    done, booked = data["sessions"]
     assert booked["patient_id"] == jordan["patient_id"] and booked["state"] == "open"
-    assert booked["dose_number"] == 1
+    assert booked["dose_number"] == 2
+
+
+def test_the_compliance_officer_opens_and_exports_the_demo_s_complete_dose_record(app, session, client):
+    data = json.loads(run(app, "--json").stdout)
+    done = data["sessions"][0]
+    assert (done["state"], done["dose_number"]) == ("completed", 1)
+    log_in(client, "ortiz@lakeside.example.org", DEMO_PASSWORD)
+    page = client.get(f"/compliance/dose-records/{done['id']}")
+    assert page.status_code == 200 and "The record is complete." in page.get_data(as_text=True)
+    exported = client.get(f"/compliance/dose-records/{done['id']}.csv").get_data(as_text=True)
+    assert "blood pressure,before the dose,164/98," in exported
+    assert "blood pressure,\"before the dose, recheck\",148/92," in exported
+    assert "observation,total minutes,120," in exported

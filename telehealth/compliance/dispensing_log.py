@@ -1,0 +1,132 @@
+"""The dispensing log (SPEC §8): every fill with what a DEA Schedule III dispensing record holds
+(21 CFR 1304.22(c): patient's name and address, drug, strength, dosage form, quantity, date,
+dispenser) plus the prescriber with the DEA number printed on the prescription, and the lot
+with its expiry, fill number and prescription.
+
+Where each field lives: the patient's name on their login (`users.full_name`) and the address on
+`patients`; drug, strength and dosage form on the prescription, with the prescriber's DEA number
+as it was when issued (`prescriptions.prescriber_dea_number`); quantity, lot, expiry, fill
+number, time and pharmacist on the dispensing.
+
+Filters: the dispensed date (clinic days), prescriber, patient, lot. Ordered by dispensing id,
+keyset-paged on it; the export streams the same query.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Iterator, Sequence
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, aliased
+
+from telehealth.accounts.models import Patient, User
+from telehealth.actor import Actor
+from telehealth.compliance.export import released
+from telehealth.compliance.filters import Page, ReportFilters
+from telehealth.compliance.operations import audit_read
+from telehealth.dispensing.models import Dispensing
+from telehealth.prescriptions.models import Prescription
+
+REPORT = "dispensing_log"
+HEADER = ("dispensing", "dispensed_on", "dispensed_at_utc", "patient", "patient_address", "drug", "strength_mg",
+          "dosage_form", "quantity", "prescriber", "prescriber_dea_number", "dispenser", "lot", "lot_expiry",
+          "fill_number", "prescription")
+
+
+@dataclass(frozen=True)
+class Entry:
+    dispensing_id: int
+    dispensed_at: datetime
+    dispensed_on: date          # the clinic's calendar day
+    patient_id: int
+    patient: str
+    patient_address: str
+    drug: str
+    strength_mg: int
+    dosage_form: str
+    quantity: int
+    prescriber_id: int
+    prescriber: str
+    prescriber_dea_number: str
+    dispenser: str
+    lot_number: str
+    lot_expiry: date
+    fill_number: int
+    prescription_id: int
+
+    @property
+    def cells(self) -> tuple[Any, ...]:
+        return (self.dispensing_id, self.dispensed_on, self.dispensed_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                self.patient, self.patient_address, self.drug, self.strength_mg, self.dosage_form, self.quantity,
+                self.prescriber, self.prescriber_dea_number, self.dispenser, self.lot_number, self.lot_expiry,
+                self.fill_number, self.prescription_id)
+
+
+def address(line1: str, line2: str | None, city: str, region: str, postal_code: str) -> str:
+    return ", ".join(part for part in (line1, line2, city, f"{region} {postal_code}") if part)
+
+
+def query(filters: ReportFilters, zone: ZoneInfo, page: Page | None = None) -> sa.Select:
+    patient_user, prescriber, pharmacist = aliased(User), aliased(User), aliased(User)
+    statement = (
+        sa.select(Dispensing.id, Dispensing.dispensed_at, Prescription.patient_id, patient_user.full_name,
+                  Patient.address_line1, Patient.address_line2, Patient.city, Patient.region, Patient.postal_code,
+                  Prescription.drug, Prescription.strength_mg, Prescription.dosage_form, Dispensing.quantity,
+                  Prescription.prescriber_id, prescriber.full_name, Prescription.prescriber_dea_number,
+                  pharmacist.full_name, Dispensing.lot_number, Dispensing.lot_expiry, Dispensing.fill_number,
+                  Dispensing.prescription_id)
+        .join(Prescription, Prescription.id == Dispensing.prescription_id)
+        .join(Patient, Patient.id == Prescription.patient_id)
+        .join(patient_user, patient_user.id == Patient.user_id)
+        .join(prescriber, prescriber.id == Prescription.prescriber_id)
+        .join(pharmacist, pharmacist.id == Dispensing.pharmacist_id)
+        .order_by(Dispensing.id)
+    )
+    start, end = filters.utc_range(zone)
+    if start is not None:
+        statement = statement.where(Dispensing.dispensed_at >= start)
+    if end is not None:
+        statement = statement.where(Dispensing.dispensed_at < end)
+    if filters.prescriber_id is not None:
+        statement = statement.where(Prescription.prescriber_id == filters.prescriber_id)
+    if filters.patient_id is not None:
+        statement = statement.where(Prescription.patient_id == filters.patient_id)
+    if filters.lot_number is not None:
+        statement = statement.where(Dispensing.lot_number == filters.lot_number)
+    if page is not None:
+        statement = statement.where(Dispensing.id > (page.after or 0)).limit(page.size)
+    return statement
+
+
+def _entry(row: sa.Row, zone: ZoneInfo) -> Entry:
+    (dispensing_id, dispensed_at, patient_id, patient, line1, line2, city, region, postal_code, drug, strength,
+     form, quantity, prescriber_id, prescriber, dea, dispenser, lot, expiry, fill_number, prescription_id) = row
+    return Entry(dispensing_id, dispensed_at, dispensed_at.astimezone(zone).date(), patient_id, patient,
+                 address(line1, line2, city, region, postal_code), drug, strength, form, quantity, prescriber_id,
+                 prescriber, dea, dispenser, lot, expiry, fill_number, prescription_id)
+
+
+def read_page(session: Session, actor: Actor, filters: ReportFilters, page: Page, zone: ZoneInfo) -> list[Entry]:
+    """One page of the log, after the dispensing `page.after`. Compliance only; audited."""
+    audit_read(session, actor, REPORT, filters, page=page)
+    return [_entry(row, zone) for row in session.execute(query(filters, zone, page))]
+
+
+def export(session: Session, actor: Actor, filters: ReportFilters, zone: ZoneInfo,
+           batch: int = 1000) -> Iterator[Sequence[Any]]:
+    """Every matching fill as CSV cells, read a keyset batch at a time as the caller iterates
+    (never all in memory; see `export.released`). Compliance only; audited at once."""
+    audit_read(session, actor, REPORT, filters, exported=True)
+
+    def batches() -> Iterator[list[Entry]]:
+        after = None
+        while True:
+            entries = [_entry(row, zone) for row in session.execute(query(filters, zone, Page(after=after, size=batch)))]
+            if entries:
+                yield entries
+            if len(entries) < batch:
+                return
+            after = entries[-1].dispensing_id
+    return released(session, batches(), lambda entry: entry.cells)

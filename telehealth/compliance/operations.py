@@ -1,0 +1,31 @@
+"""What every compliance report shares: who may read it, and the audit event of each read and
+export (the report's name and the filters used, so "who looked at what" has one answer)."""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from telehealth.actor import Actor
+from telehealth.audit.models import AuditAction
+from telehealth.audit.operations import record
+from telehealth.compliance.filters import Page, ReportFilters
+from telehealth.errors import NotAllowed
+
+
+def ensure_compliance(actor: Actor, report: str) -> None:
+    """SPEC §10: reports and the audit log are compliance staff's alone; admins see no clinical data."""
+    if actor.role != "compliance":
+        raise NotAllowed("Compliance reports are for compliance staff.", object_type="report", object_id=report)
+
+
+def audit_read(session: Session, actor: Actor, report: str, filters: ReportFilters, *, page: Page | None = None,
+               exported: bool = False, **details: Any) -> None:
+    """Refuse anyone but compliance staff, then record the read (or export) with its filters.
+    A report filtered on one patient carries that patient, so it shows in their record's reads."""
+    ensure_compliance(actor, report)
+    shown: dict[str, Any] = {"report": report, "filters": filters.as_details(), **details}
+    if page is not None:
+        shown["page"] = {"after": page.after, "size": page.size}
+    record(session, actor, AuditAction.REPORT_EXPORTED if exported else AuditAction.REPORT_READ,
+           object_type="report", object_id=report, patient_id=filters.patient_id, details=shown)
