@@ -36,6 +36,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--patients", type=int, default=100)
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--no-profile", action="store_true", help="time without cProfile (its overhead is large)")
+    parser.add_argument("--dump", help="write the cProfile stats to this file")
+    parser.add_argument("--show-sql", action="store_true", help="print the statements of the first pair's texts")
     args = parser.parse_args()
     token = "bench-throwaway-profile-token"
     with pg.throwaway_cluster() as url:
@@ -47,12 +50,15 @@ def main() -> None:
         client = app.test_client()
         validator = RequestValidator(token)
         statements = [0]
+        shown: list[str] = []
 
         @event.listens_for(database(app).engine, "before_cursor_execute")
-        def count(*_args):  # noqa: ANN002, ANN202
+        def count(_conn, _cursor, statement, *_args):  # noqa: ANN001, ANN002, ANN202
             statements[0] += 1
+            shown.append(" ".join(statement.split())[:160])
 
         per_step: dict[str, list[tuple[float, int]]] = collections.defaultdict(list)
+        cpu_by_step: dict[str, list[float]] = collections.defaultdict(list)
         profiler = cProfile.Profile()
         for pair in pairs:
             for who, step, body in SCRIPT:
@@ -61,13 +67,19 @@ def main() -> None:
                           "To": CLINIC_NUMBER, "Body": body, "NumMedia": "0"}
                 signature = validator.compute_signature("http://127.0.0.1:8000/twilio/sms", params)
                 before = statements[0]
-                began = time.perf_counter()
-                profiler.enable()
+                began, cpu = time.perf_counter(), time.process_time()
+                if not args.no_profile:
+                    profiler.enable()
                 response = client.post("/twilio/sms", data=params, headers={"X-Twilio-Signature": signature})
-                profiler.disable()
+                if not args.no_profile:
+                    profiler.disable()
                 per_step[step].append((time.perf_counter() - began, statements[0] - before))
+                cpu_by_step[step].append(time.process_time() - cpu)
+                if args.show_sql and pair is pairs[0]:
+                    print(f"--- {step} ({body}): {statements[0] - before} statements")
+                    print("\n".join("    " + line for line in shown[-(statements[0] - before):] if line))
                 assert response.status_code == 200, response.status_code
-        print(f"\n{'step':<12} {'mean ms':>8} {'SQL statements':>15}")
+        print(f"\n{'step':<12} {'mean ms':>8} {'CPU ms':>7} {'SQL statements':>15}")
         total_time = total_sql = n = 0
         for _, step, _ in SCRIPT:
             samples = per_step[step]
@@ -76,11 +88,16 @@ def main() -> None:
             total_time += sum(s for s, _ in samples)
             total_sql += sum(q for _, q in samples)
             n += len(samples)
-            print(f"{step:<12} {mean_ms:>8.2f} {mean_sql:>15.1f}")
-        print(f"{'all':<12} {total_time / n * 1000:>8.2f} {total_sql / n:>15.1f}")
+            cpu_ms = sum(cpu_by_step[step]) / len(cpu_by_step[step]) * 1000
+            print(f"{step:<12} {mean_ms:>8.2f} {cpu_ms:>7.2f} {mean_sql:>15.1f}")
+        total_cpu = sum(sum(v) for v in cpu_by_step.values())
+        print(f"{'all':<12} {total_time / n * 1000:>8.2f} {total_cpu / n * 1000:>7.2f} {total_sql / n:>15.1f}")
         print()
-        stats = pstats.Stats(profiler)
-        stats.sort_stats("tottime").print_stats(args.top)
+        if args.dump:
+            profiler.dump_stats(args.dump)
+        if not args.no_profile:
+            stats = pstats.Stats(profiler)
+            stats.sort_stats("tottime").print_stats(args.top)
         database(app).engine.dispose()
 
 

@@ -214,7 +214,7 @@ def arrange(url: str, n: int) -> list[Pair]:
     for pair in pairs:
         world.book(pair, at)
     with app.app_context():
-        swept = sweep_deadlines(JobContext(app), max_rounds=10_000)
+        swept = sweep_deadlines(JobContext(app), max_batches=100_000)
     states = world.session_states()
     print(f"arranged {n} patients with open sessions in {time.perf_counter() - began:.1f} s "
           f"(sweep: {swept}; sessions: {states})", flush=True)

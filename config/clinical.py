@@ -47,9 +47,14 @@ CLINICAL_DEFAULTS: dict[str, int | float | str] = {
     "OBSERVATION_CHECK_ANSWER_MINUTES": 10.0,       # no OK within this is a high escalation
     # A reminder this late (a scheduler that was down) is not sent: its moment has passed.
     "REMINDER_STALE_AFTER_MINUTES": 10.0,
-    # How often the scheduler sweeps due deadlines and opens windows (a missed deadline's SMS is
-    # in the outbox within about this long).
+    # How often the scheduler starts its deadline sweep; between starts it sleeps until the next
+    # deadline falls due and sweeps it then, so no deadline waits for the next start.
     "DEADLINE_SWEEP_SECONDS": 1.0,
+    # Due deadlines handled per transaction by the sweep (their sessions locked together; a
+    # check-in on one of them waits for the batch to commit).
+    "DEADLINE_SWEEP_BATCH": 20,
+    # Threads of one scheduler process taking batches at once (PostgreSQL; SQLite uses one).
+    "DEADLINE_SWEEP_WORKERS": 2,
     # Gates on the pre-dose report (SPEC §4), mmHg and beats per minute. A reading at or above a
     # hold threshold is rechecked after a rest; the recheck decides.
     "BP_HOLD_SYSTOLIC_MMHG": 160,

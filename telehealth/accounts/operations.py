@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from telehealth import clock
 from telehealth.accounts import rules
@@ -49,7 +49,9 @@ class Party:
 
 def who_is_texting(session: Session, phone: str) -> Party:
     """Look up an inbound sender (already E.164) among users and sitters."""
-    user = session.scalar(sa.select(User).where(User.phone == phone, User.active.is_(True)))
+    # The patient row comes with the login (joined): every text from a patient needs it.
+    user = session.scalar(sa.select(User).options(joinedload(User.patient))
+                          .where(User.phone == phone, User.active.is_(True)))
     if user is not None:
         if user.role is Role.PATIENT and user.patient is not None:
             return Party("patient", phone, user_id=user.id, patient_id=user.patient.id, role=user.role.value)

@@ -1,20 +1,25 @@
 """The scheduler's sweep of due deadlines (SPEC §4, §7): windows open, reminders go out, and what
 was missed is escalated, each exactly once.
 
-Exactly once, with any number of scheduler processes: each deadline is handled in a transaction
-of its own that first locks its session row (the same lock every check-in takes), then re-reads
-the deadline and claims it only if still pending. A second sweeper waiting on the lock finds it
-settled and does nothing. A scheduler that was down finds everything that fell due meanwhile
-and handles it in due order; reminders whose moment has passed are not sent late.
+Exactly once, with any number of scheduler processes: a deadline is handled only while its
+session row is locked (the same lock every check-in takes), and is claimed (pending -> settled,
+an UPDATE that re-reads the row) before its handler runs. The sweep takes due deadlines in
+batches (`lock_due`): one query locks the sessions of the oldest due deadlines, skipping sessions
+another transaction holds (another sweeper takes those, or a check-in is deciding them; they are
+taken on the next pass), and the batch's effects commit together. `process` handles one deadline
+by id (the fallback when a batch fails). A scheduler that was down finds everything that fell due
+meanwhile and handles it in due order; reminders whose moment has passed are not sent late.
 """
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Iterable
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from telehealth import clock
+from telehealth.accounts.models import Patient
 from telehealth.actor import Actor
 from telehealth.audit.models import AuditAction
 from telehealth.audit.operations import record
@@ -35,8 +40,32 @@ def due_deadline_ids(session: Session, limit: int = 500) -> list[int]:
         .order_by(Deadline.due_at, Deadline.id).limit(limit)))
 
 
-def next_due_at(session: Session) -> datetime | None:
-    return session.scalar(sa.select(sa.func.min(Deadline.due_at)).where(Deadline.state == DeadlineState.PENDING))
+def next_due_at(session: Session, exclude: Iterable[int] = ()) -> datetime | None:
+    query = sa.select(sa.func.min(Deadline.due_at)).where(Deadline.state == DeadlineState.PENDING)
+    if exclude:
+        query = query.where(Deadline.id.not_in(list(exclude)))
+    return session.scalar(query)
+
+
+def lock_due(session: Session, limit: int, exclude: Iterable[int] = ()) -> list[tuple[Deadline, DoseSession]]:
+    """The oldest due deadlines (at most `limit`) with their sessions locked and freshly read, and
+    each session's patient (with the login holding the phone) and sitter loaded, as the handlers
+    text them. Sessions locked by another transaction are skipped, not waited for (on PostgreSQL;
+    on SQLite the IMMEDIATE transaction already holds the only write lock)."""
+    return [(deadline, found) for deadline, found in session.execute(lock_due_query(limit, exclude))]
+
+
+def lock_due_query(limit: int, exclude: Iterable[int] = ()) -> sa.Select:
+    query = (sa.select(Deadline, DoseSession).join(DoseSession, DoseSession.id == Deadline.dose_session_id)
+             .where(Deadline.state == DeadlineState.PENDING, Deadline.due_at <= clock.now())
+             .order_by(Deadline.due_at, Deadline.id).limit(limit)
+             .with_for_update(of=DoseSession, skip_locked=True)
+             .options(selectinload(DoseSession.patient).selectinload(Patient.user),
+                      selectinload(DoseSession.sitter))
+             .execution_options(populate_existing=True))
+    if exclude:
+        query = query.where(Deadline.id.not_in(list(exclude)))
+    return query
 
 
 def process(session: Session, settings: DosingSettings, deadline_id: int) -> DeadlineState | None:
@@ -46,12 +75,19 @@ def process(session: Session, settings: DosingSettings, deadline_id: int) -> Dea
         return None
     found = lock(session, session_id)
     deadline = session.get(Deadline, deadline_id, populate_existing=True)
+    return handle(session, settings, found, deadline)
+
+
+def handle(session: Session, settings: DosingSettings, found: DoseSession, deadline: Deadline) -> DeadlineState | None:
+    """Handle a due deadline whose session this transaction has locked; None when it is settled
+    already (by another sweeper before we took the lock, or by its twin in this batch) or not due."""
     if deadline.state is not DeadlineState.PENDING or deadline.due_at > clock.now():
         return None
     # The claim first, so the handler's own bookkeeping (a session that ends cancels its pending
-    # deadlines) leaves this one be. Only a pending row changes: on PostgreSQL the session lock has
-    # serialized us already; on SQLite (FOR UPDATE means nothing) the IMMEDIATE transaction has, and
-    # this is the belt to those braces.
+    # deadlines) leaves this one be. Only a pending row changes: the UPDATE reads the row as last
+    # committed (the state we loaded may predate a sweeper that committed just before our lock),
+    # and on PostgreSQL the session lock serializes us with every other writer of this session's
+    # deadlines; on SQLite (FOR UPDATE means nothing) the IMMEDIATE transaction does.
     now = clock.now()
     claimed = session.execute(sa.update(Deadline).where(Deadline.id == deadline.id,
                                                         Deadline.state == DeadlineState.PENDING)
@@ -60,8 +96,9 @@ def process(session: Session, settings: DosingSettings, deadline_id: int) -> Dea
     if claimed != 1:
         return None
     state, note = HANDLERS[deadline.kind](session, settings, found, deadline)
-    session.execute(sa.update(Deadline).where(Deadline.id == deadline.id).values(state=state, note=note)
-                    .execution_options(synchronize_session=False))
+    if (state, note) != (DeadlineState.MET, None):
+        session.execute(sa.update(Deadline).where(Deadline.id == deadline.id).values(state=state, note=note)
+                        .execution_options(synchronize_session=False))
     if state is DeadlineState.MISSED:
         record(session, SWEEP, AuditAction.DEADLINE_MISSED, object_type="dose_session", object_id=found.id,
                patient_id=found.patient_id, details={"deadline": deadline.kind.value, "deadline_id": deadline.id})
@@ -132,8 +169,8 @@ def _arrival_or_report(session: Session, settings: DosingSettings, found: DoseSe
             Deadline.due_at <= clock.now()).values(state=DeadlineState.MISSED, settled_at=clock.now(),
                                                    note="missed with its twin")
             .execution_options(synchronize_session=False))
+    found.end_reason = "missed: no " + " and no ".join(missing)   # before the move: one UPDATE of the row
     move(session, SWEEP, found, Event.MISS, missing=missing)
-    found.end_reason = "missed: no " + " and no ".join(missing)
     text_patient(session, found, templates.session_missed(settings.clinic))
     text_sitter(session, found, templates.session_missed_sitter(settings.clinic))
     return DeadlineState.MISSED, None
@@ -159,8 +196,8 @@ def _dose_taken(session: Session, settings: DosingSettings, found: DoseSession, 
     if found.state is not SessionState.CLEARED:
         return (DeadlineState.MET, None) if found.dosed_at else (DeadlineState.CANCELLED, found.state.value)
     escalate(session, SWEEP, settings, found, Reason.MISSED_DOSE_TAKEN, Severity.LOW)
-    move(session, SWEEP, found, Event.EXPIRE_CLEARANCE)
     found.end_reason = "missed: clearance expired"
+    move(session, SWEEP, found, Event.EXPIRE_CLEARANCE)
     text_patient(session, found, templates.clearance_expired(settings.clinic))
     text_sitter(session, found, templates.session_missed_sitter(settings.clinic))
     return DeadlineState.MISSED, None

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any, Iterable, Mapping
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from telehealth import clock
 from telehealth.accounts.models import Patient, Sitter
@@ -101,6 +101,16 @@ def _first(session: Session, query: sa.Select, states: list[SessionState]) -> Do
     """The first session the query finds, locked, and still in one of `states` once locked: a
     sweep (or the other channel) may have moved it while we waited for the lock, and then the
     query is asked again."""
+    # The usual case in one round trip (this is every SMS answer's path): the earliest match,
+    # locked as it is read, with its patient (the verbs check and word by it). On PostgreSQL a row
+    # that changed while we waited for its lock is read as committed and re-checked against the
+    # query; the state is checked here again all the same, and anything unexpected (or no match)
+    # goes the long way below.
+    found = session.scalar(query.order_by(DoseSession.scheduled_at).limit(1)
+                           .options(joinedload(DoseSession.patient, innerjoin=True))
+                           .with_for_update(of=DoseSession).execution_options(populate_existing=True))
+    if found is not None and found.state in states:
+        return found
     for _ in range(5):
         found_id = session.scalar(query.with_only_columns(DoseSession.id).order_by(DoseSession.scheduled_at)
                                   .limit(1))
@@ -148,9 +158,10 @@ def move(session: Session, actor: Actor, dose_session: DoseSession, event: Event
 # --- deadlines ---------------------------------------------------------------------------
 
 def add_deadline(session: Session, dose_session: DoseSession, kind: DeadlineKind, due_at: datetime) -> Deadline:
+    """A pending deadline, inserted at the next flush (a verb adding several inserts them in one
+    statement; any query, the sweep's included, flushes first)."""
     deadline = Deadline(dose_session_id=dose_session.id, kind=kind, due_at=due_at, state=DeadlineState.PENDING)
     session.add(deadline)
-    session.flush()
     return deadline
 
 

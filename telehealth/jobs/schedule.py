@@ -19,7 +19,7 @@ from flask import Flask
 from telehealth import clock
 from telehealth.audit.jobs import seal_audit_chain
 from telehealth.dispensing.jobs import escalate_overdue_receipts
-from telehealth.dosing.jobs import sweep_deadlines
+from telehealth.dosing.jobs import sweep_deadlines_on_time
 from telehealth.escalations.jobs import advance_escalations
 from telehealth.jobs.runner import run_job
 from telehealth.messaging.jobs import dispatch_outbox
@@ -34,7 +34,7 @@ class Job:
 
 JOBS = [
     Job("dispatch_outbox", dispatch_outbox, "SMS_DISPATCH_INTERVAL_SECONDS"),
-    Job("sweep_deadlines", sweep_deadlines, "DEADLINE_SWEEP_SECONDS"),
+    Job("sweep_deadlines", sweep_deadlines_on_time, "DEADLINE_SWEEP_SECONDS"),   # sleeps until each next due time
     Job("advance_escalations", advance_escalations, "ESCALATION_TICK_SECONDS"),
     Job("escalate_overdue_receipts", escalate_overdue_receipts, "RECEIPT_OVERDUE_SWEEP_SECONDS"),
     Job("seal_audit_chain", seal_audit_chain, "AUDIT_SEAL_SECONDS"),
