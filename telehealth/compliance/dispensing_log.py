@@ -84,17 +84,9 @@ def query(filters: ReportFilters, zone: ZoneInfo, page: Page | None = None) -> s
         .join(pharmacist, pharmacist.id == Dispensing.pharmacist_id)
         .order_by(Dispensing.id)
     )
-    start, end = filters.utc_range(zone)
-    if start is not None:
-        statement = statement.where(Dispensing.dispensed_at >= start)
-    if end is not None:
-        statement = statement.where(Dispensing.dispensed_at < end)
-    if filters.prescriber_id is not None:
-        statement = statement.where(Prescription.prescriber_id == filters.prescriber_id)
-    if filters.patient_id is not None:
-        statement = statement.where(Prescription.patient_id == filters.patient_id)
-    if filters.lot_number is not None:
-        statement = statement.where(Dispensing.lot_number == filters.lot_number)
+    statement = statement.where(*filters.conditions(
+        prescriber=Prescription.prescriber_id, patient=Prescription.patient_id, lot=Dispensing.lot_number,
+        at=Dispensing.dispensed_at, zone=zone))
     if page is not None:
         statement = statement.where(Dispensing.id > (page.after or 0)).limit(page.size)
     return statement

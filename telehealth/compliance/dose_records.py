@@ -130,13 +130,10 @@ def _matching(query: sa.Select, filters: ReportFilters, zones: Sequence[str]) ->
     zone the clinic's patients live in, each matched with that zone's patients."""
     query = (query.join(DoseSession.patient).join(DoseSession.prescription)
              .where(DoseSession.dosed_at.is_not(None)))
-    if filters.patient_id is not None:
-        query = query.where(DoseSession.patient_id == filters.patient_id)
-    if filters.prescriber_id is not None:
-        query = query.where(Prescription.prescriber_id == filters.prescriber_id)
-    if filters.lot_number is not None:
-        query = query.where(DoseSession.id.in_(sa.select(InventoryMovement.dose_session_id).where(
-            InventoryMovement.kind == MovementKind.DOSE_TAKEN, InventoryMovement.lot_number == filters.lot_number)))
+    query = query.where(*filters.conditions(
+        patient=DoseSession.patient_id, prescriber=Prescription.prescriber_id,
+        lot=lambda lot: DoseSession.id.in_(sa.select(InventoryMovement.dose_session_id).where(
+            InventoryMovement.kind == MovementKind.DOSE_TAKEN, InventoryMovement.lot_number == lot))))
     if filters.start_on is not None or filters.end_on is not None:
         ranges = [(zone, *filters.utc_range(ZoneInfo(zone))) for zone in zones]
         by_zone = [sa.and_(Patient.timezone == zone,

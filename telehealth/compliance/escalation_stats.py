@@ -76,16 +76,8 @@ def _group_column(group: str) -> sa.ColumnElement[Any]:
 
 def _base(statement: sa.Select, filters: ReportFilters, zone: ZoneInfo) -> sa.Select:
     statement = statement.select_from(Escalation).join(Patient, Patient.id == Escalation.patient_id)
-    start, end = filters.utc_range(zone)
-    if start is not None:
-        statement = statement.where(Escalation.opened_at >= start)
-    if end is not None:
-        statement = statement.where(Escalation.opened_at < end)
-    if filters.prescriber_id is not None:
-        statement = statement.where(Patient.prescriber_id == filters.prescriber_id)
-    if filters.patient_id is not None:
-        statement = statement.where(Escalation.patient_id == filters.patient_id)
-    return statement
+    return statement.where(*filters.conditions(prescriber=Patient.prescriber_id, patient=Escalation.patient_id,
+                                                at=Escalation.opened_at, zone=zone))
 
 
 def _percentiles_portable(group: str, filters: ReportFilters, zone: ZoneInfo, dialect: str) -> sa.Subquery:

@@ -9,16 +9,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping, Union
 from zoneinfo import ZoneInfo
 
 import marshmallow as ma
+import sqlalchemy as sa
 from marshmallow import fields, validate
 
 from telehealth.accounts.schemas import Strict
 from telehealth.errors import RuleViolation
 
 PAGE_SIZE = 100
+# What a filter narrows in a report's query: a column, or a function of the filter's value.
+Target = Union[sa.ColumnElement[Any], Callable[[Any], sa.ColumnElement[bool]], None]
 MAX_PAGE_SIZE = 500
 
 
@@ -36,6 +39,25 @@ class ReportFilters:
         start = None if self.start_on is None else _midnight(self.start_on, clinic_zone)
         end = None if self.end_on is None else _midnight(self.end_on + timedelta(days=1), clinic_zone)
         return start, end
+
+    @property
+    def narrowed(self) -> bool:
+        """Whether the prescriber, patient or lot filter keeps only some of the report's people."""
+        return self.prescriber_id is not None or self.patient_id is not None or self.lot_number is not None
+
+    def conditions(self, *, prescriber: Target = None, patient: Target = None, lot: Target = None,
+                   at: sa.ColumnElement[Any] | None = None, zone: ZoneInfo | None = None) -> list[sa.ColumnElement[bool]]:
+        """The WHERE conditions the filters put on a report: each of `prescriber`, `patient` and `lot`
+        is the report's column equal to the filter, or a function of the filter's value where the report
+        reaches it through a subquery; `at` is a timestamp column within the days, in `zone`."""
+        conditions = [target(value) if callable(target) else target == value
+                      for target, value in ((prescriber, self.prescriber_id), (patient, self.patient_id),
+                                            (lot, self.lot_number)) if target is not None and value is not None]
+        if at is not None:
+            start, end = self.utc_range(zone)
+            conditions += [at >= start] if start is not None else []
+            conditions += [at < end] if end is not None else []
+        return conditions
 
     def as_details(self) -> dict[str, Any]:
         """For the audit event of a report read or export: which slice was looked at."""

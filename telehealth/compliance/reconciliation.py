@@ -93,12 +93,9 @@ def _keys(grouping: Grouping, filters: ReportFilters, page: Page | None, end: da
     dispensed, by then)."""
     if grouping is Grouping.PRESCRIPTION:
         query = sa.select(P.c.id.label("key"), P.c.id.label("group_key"))
-        if filters.patient_id is not None:
-            query = query.where(P.c.patient_id == filters.patient_id)
-        if filters.prescriber_id is not None:
-            query = query.where(P.c.prescriber_id == filters.prescriber_id)
-        if filters.lot_number is not None:
-            query = query.where(sa.exists().where(D.c.prescription_id == P.c.id, D.c.lot_number == filters.lot_number))
+        query = query.where(*filters.conditions(
+            patient=P.c.patient_id, prescriber=P.c.prescriber_id,
+            lot=lambda lot: sa.exists().where(D.c.prescription_id == P.c.id, D.c.lot_number == lot)))
         if filters.end_on is not None:
             query = query.where(P.c.issued_on <= filters.end_on)
         if page is not None:
@@ -116,12 +113,7 @@ def _keys(grouping: Grouping, filters: ReportFilters, page: Page | None, end: da
 
 def _dispensing_filters(query: sa.Select, filters: ReportFilters, *, start: datetime | None = None,
                         end: datetime | None = None) -> sa.Select:
-    if filters.patient_id is not None:
-        query = query.where(P.c.patient_id == filters.patient_id)
-    if filters.prescriber_id is not None:
-        query = query.where(P.c.prescriber_id == filters.prescriber_id)
-    if filters.lot_number is not None:
-        query = query.where(D.c.lot_number == filters.lot_number)
+    query = query.where(*filters.conditions(patient=P.c.patient_id, prescriber=P.c.prescriber_id, lot=D.c.lot_number))
     if start is not None:
         query = query.where(D.c.dispensed_at >= start)
     if end is not None:
@@ -137,11 +129,10 @@ def report_query(grouping: Grouping, filters: ReportFilters, zone: ZoneInfo, pag
 
     # The patients whose ledger lines are read: every one when nothing narrows the report.
     scope = None
-    narrowed = filters.patient_id is not None or filters.prescriber_id is not None or filters.lot_number is not None
-    if by_prescription and (page is not None or narrowed):
+    if by_prescription and (page is not None or filters.narrowed):
         scope = sa.select(P.c.patient_id).where(P.c.id.in_(sa.select(keys.c.group_key))).distinct() \
             .cte("report_patients")
-    elif not by_prescription and (page is not None or narrowed):
+    elif not by_prescription and (page is not None or filters.narrowed):
         scope_query = _dispensing_filters(sa.select(P.c.patient_id).select_from(D.join(P, P.c.id == D.c.prescription_id)),
                                           filters)
         if page is not None:
@@ -197,15 +188,10 @@ def report_query(grouping: Grouping, filters: ReportFilters, zone: ZoneInfo, pag
 
     # Which (patient, lot) pairs the filters keep; the count attribution below looks at all of them.
     def kept(table: Any) -> sa.ColumnElement[bool]:
-        conditions = []
-        if filters.patient_id is not None:
-            conditions.append(table.c.patient_id == filters.patient_id)
-        if filters.lot_number is not None:
-            conditions.append(table.c.lot_number == filters.lot_number)
-        if filters.prescriber_id is not None:
-            conditions.append(table.c.prescription_id.in_(
-                sa.select(P.c.id).where(P.c.prescriber_id == filters.prescriber_id)))
-        return sa.and_(sa.true(), *conditions)
+        return sa.and_(sa.true(), *filters.conditions(
+            patient=table.c.patient_id, lot=table.c.lot_number,
+            prescriber=lambda prescriber: table.c.prescription_id.in_(
+                sa.select(P.c.id).where(P.c.prescriber_id == prescriber))))
 
     # A group's patients: level 1 has one row per (patient, lot), and a lot's rows are its patients.
     flows = sa.select(level1.c.group_key, *[sa.func.sum(level1.c[name]).label(name) for name in FLOWS],
@@ -227,7 +213,7 @@ def report_query(grouping: Grouping, filters: ReportFilters, zone: ZoneInfo, pag
     ).where(level1.c.count_id.is_not(None)).group_by(level1.c.patient_id).cte("tied_counts")
     count_row = M.alias("count_row")
     counted = tied.join(count_row, count_row.c.id == tied.c.count_id)
-    if filters.patient_id is not None or filters.lot_number is not None or filters.prescriber_id is not None:
+    if filters.narrowed:
         kept_pairs = sa.select(level1.c.patient_id, level1.c.group_key).where(kept(level1)).distinct().cte("kept_pairs")
         counted = counted.join(kept_pairs, sa.and_(kept_pairs.c.patient_id == tied.c.patient_id,
                                                    kept_pairs.c.group_key == tied.c.group_key))
