@@ -25,7 +25,9 @@ def neutralise(value: Any) -> Any:
         return "yes" if value else "no"
     if isinstance(value, (int, float, Decimal)):
         return value
-    if isinstance(value, (datetime, date)):
+    if isinstance(value, datetime):   # to the second: a record's times are read by people
+        return value.isoformat(timespec="seconds")
+    if isinstance(value, date):
         return value.isoformat()
     text = str(value)
     return "'" + text if text.startswith(FORMULA_STARTS) else text

@@ -25,6 +25,11 @@ def test_other_cells_are_written_as_they_are(value, cell):
     assert neutralise(value) == cell
 
 
+def test_a_time_is_written_to_the_second_with_its_offset():
+    at = datetime(2026, 11, 19, 11, 17, 1, 744106, tzinfo=ZoneInfo("America/New_York"))
+    assert neutralise(at) == "2026-11-19T11:17:01-05:00"
+
+
 def test_csv_lines_come_one_by_one_with_the_header_first():
     lines = csv_lines(["patient", "discrepancy"], iter([("=cmd", -1), ("Remy, Stone", 0)]))
     assert next(lines) == "patient,discrepancy\r\n"
