@@ -6,6 +6,11 @@ Arranges patients with open sessions (as `sms_throughput.py` does), then plays e
 conversation (HERE, READY, 128/82, 72, N, N, 6, 8, TAKEN) through Flask's test client, signed as
 Twilio signs, against PostgreSQL. Prints the mean time and the SQL statements per text by step,
 then the functions that took the most time. Not a throughput figure (no server, one thread).
+
+Then the floor, CPU per text in this same process: the bare handler of `sms_throughput.py` (the
+ceiling's work: signature, one lookup, one insert, TwiML; WSGI and SQLAlchemy Core) and the app
+answering a repeated MessageSid (signature, the insert that finds it stored, an empty TwiML: the
+least the app does for any text, Flask and the ORM session included).
 """
 from __future__ import annotations
 
@@ -93,12 +98,43 @@ def main() -> None:
         total_cpu = sum(sum(v) for v in cpu_by_step.values())
         print(f"{'all':<12} {total_time / n * 1000:>8.2f} {total_cpu / n * 1000:>7.2f} {total_sql / n:>15.1f}")
         print()
+        floor(app, client, validator, pairs, url, token)
+        print()
         if args.dump:
             profiler.dump_stats(args.dump)
         if not args.no_profile:
             stats = pstats.Stats(profiler)
             stats.sort_stats("tottime").print_stats(args.top)
         database(app).engine.dispose()
+
+
+def floor(app, client, validator: RequestValidator, pairs, url: str, token: str) -> None:  # noqa: ANN001
+    """CPU per text of the bare handler and of the app's least work, in this process."""
+    os.environ.update({"DATABASE_URL": url, "PUBLIC_BASE_URL": "http://127.0.0.1:8000", "TWILIO_AUTH_TOKEN": token})
+    from werkzeug.test import Client  # noqa: PLC0415 - only here
+
+    from bench import bare_app  # noqa: PLC0415 - reads the environment at import
+    bare = Client(bare_app.app)
+
+    def signed(phone: str, sid: str) -> tuple[dict[str, str], dict[str, str]]:
+        params = {"MessageSid": sid, "AccountSid": ACCOUNT_SID, "From": phone, "To": CLINIC_NUMBER,
+                  "Body": "HELP", "NumMedia": "0"}
+        return params, {"X-Twilio-Signature": validator.compute_signature("http://127.0.0.1:8000/twilio/sms", params)}
+
+    # The bare handler stores each text; the app is then handed the same ones, each a repeat.
+    texts = [signed(pair.patient_phone, "SM" + uuid.uuid4().hex) for pair in pairs for _ in range(5)]
+    figures = {}
+    for name, post in (("bare handler (WSGI, Core: the ceiling's work)", lambda p, h: bare.post("/twilio/sms", data=p, headers=h)),
+                       ("app: a repeated MessageSid (Flask, ORM session)", lambda p, h: client.post("/twilio/sms", data=p, headers=h))):
+        began = time.process_time()
+        for params, headers in texts:
+            response = post(params, headers)
+            assert response.status_code == 200, response.status_code
+        figures[name] = (time.process_time() - began) / len(texts) * 1000
+    print(f"floor, CPU per text in this process ({len(texts)} texts each):")
+    for name, ms in figures.items():
+        print(f"  {name:<52} {ms:6.2f} ms")
+    bare_app.ENGINE.dispose()
 
 
 if __name__ == "__main__":
