@@ -185,6 +185,7 @@ FIRST_PRE_DOSE = {"blood_pressure": "164/98", "pulse": "78", "substances": "N", 
 FIRST_RECHECK = {"blood_pressure_recheck": "148/92"}
 FIRST_POST_DOSE = {"chest_pain": "N", "self_harm": "N", "nausea": "1", "dissociation": "4",
                    "blood_pressure": "142/88"}
+RELEASE_READING = "131/84"   # the sitter's, with the OK that released Jordan
 SITTER = Actor(user_id=None, role="sitter", label="seed-demo: sitter")
 
 
@@ -232,7 +233,7 @@ def _seed_first_session(session: Session, settings: DosingSettings, user_by_logi
                 checkins.submit(session, me, settings, jordan.id, Questionnaire.POST_DOSE, FIRST_POST_DOSE,
                                 channel=Channel.WEB)
         sweep_until(dosed_at + timings.release_after)
-        checkins.sitter_ok(session, SITTER, settings, sitter.id, channel=Channel.SMS)
+        checkins.sitter_ok(session, SITTER, settings, sitter.id, channel=Channel.SMS, reading=RELEASE_READING)
         assert booked.state.value == "completed", "the demo's first session is complete"
 
 

@@ -169,6 +169,7 @@ class DoseRecordRowOut(ma.Schema):
     bp_before = fields.String(allow_none=True, metadata={"description": "Systolic/diastolic, the first reading."})
     bp_recheck = fields.String(allow_none=True, metadata={"description": "After resting, when the first was high."})
     bp_after = fields.String(allow_none=True)
+    bp_at_release = fields.String(allow_none=True)
     observation_minutes = fields.Integer(allow_none=True, metadata={"description": "Dose to release."})
     record_complete = fields.Boolean(attribute="complete")
     escalation_count = fields.Integer(data_key="escalations")
@@ -216,7 +217,8 @@ class DoseRecordOut(DoseRecordRowOut):
     post_dose_completed_at = fields.AwareDateTime(attribute="dose_session.post_dose_completed_at", allow_none=True)
     bp_before_at = fields.AwareDateTime(allow_none=True)
     bp_recheck_at = fields.AwareDateTime(allow_none=True)
-    bp_at_release = fields.String(metadata={"description": "No reading is asked for at release; says so."})
+    bp_at_release = fields.String(allow_none=True, metadata={
+        "description": "Systolic/diastolic the sitter took and sent with the release (OK 128/82)."})
     pre_dose_answers = fields.Dict(keys=fields.String(), values=fields.Raw(), attribute="pre")
     post_dose_answers = fields.Dict(keys=fields.String(), values=fields.Raw(), attribute="post")
     sedation_checks = fields.List(fields.Nested(DoseRecordSedationOut), attribute="sedation")

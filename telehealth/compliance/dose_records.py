@@ -40,9 +40,10 @@ from telehealth.escalations.rules import Severity, State
 from telehealth.prescriptions.models import Prescription
 
 REPORT = "dose_records"
-# The product asks for no reading at release: the sitter's OK confirms the patient is alert,
-# oriented and back to their usual self (SPEC §4). The record says so rather than leave a blank.
-NO_RELEASE_READING = "not taken: the sitter's release confirms alert, oriented, back to usual self"
+# Check-ins whose payload the record reads: the sitter's release (its reading, `OK 128/82`) and
+# findings logged after the dose (the post-dose report's, and an urgent reading at release).
+RELEASE = "release"
+FINDINGS_AFTER_DOSE = ("findings.post_dose", "findings.release")
 
 
 def ensure_compliance(actor: Actor) -> None:
@@ -66,6 +67,7 @@ class DoseRecordRow:
     post: Mapping[str, Any]
     lots: list[tuple[str, int]]                     # (lot number, lozenges taken from it)
     escalation_severities: list[tuple[Severity, State]] = field(default_factory=list)
+    at_release: Mapping[str, Any] = field(default_factory=dict)   # the release check-in's payload
 
     @property
     def id(self) -> int:
@@ -93,6 +95,10 @@ class DoseRecordRow:
     @property
     def bp_after(self) -> str | None:
         return pressure(self.post.get(BLOOD_PRESSURE.key))
+
+    @property
+    def bp_at_release(self) -> str | None:
+        return pressure(self.at_release.get(rules.SITTER_READING))
 
     @property
     def observation_minutes(self) -> int | None:
@@ -192,9 +198,11 @@ def _rows(session: Session, sessions: Sequence[DoseSession]) -> list[DoseRecordR
             sa.select(Escalation.session_id, Escalation.severity, Escalation.state)
             .where(Escalation.session_id.in_(ids)).order_by(Escalation.id)):
         alerts[session_id].append((severity, state))
+    releases = dict(session.execute(sa.select(CheckIn.dose_session_id, CheckIn.payload)
+                                    .where(CheckIn.dose_session_id.in_(ids), CheckIn.kind == RELEASE)).all())
     empty: dict[str, Any] = {}
     return [DoseRecordRow(s, by_id[s.id].pre if s.id in by_id else empty, by_id[s.id].post if s.id in by_id else empty,
-                          lots[s.id], alerts[s.id]) for s in sessions]
+                          lots[s.id], alerts[s.id], releases.get(s.id) or empty) for s in sessions]
 
 
 def _page(session: Session, filters: ReportFilters, page: Page, zones: Sequence[str]) -> tuple[list[DoseRecordRow],
@@ -255,7 +263,7 @@ def export_dose_records(session: Session, actor: Actor, filters: ReportFilters,
 
 LIST_HEADER = ("session_id", "dose_date", "dosed_at_local", "time_zone", "patient_id", "patient", "sitter",
                "prescriber", "medication", "lozenges", "dose_number", "lots", "state", "bp_before",
-               "bp_recheck", "pulse", "bp_after", "dissociation", "nausea", "observation_minutes", "released_at_local",
+               "bp_recheck", "pulse", "bp_after", "bp_at_release", "dissociation", "nausea", "observation_minutes", "released_at_local",
                "record_complete", "escalations", "unresolved_escalations", "most_severe")
 
 
@@ -265,7 +273,7 @@ def list_line(row: DoseRecordRow) -> tuple[Any, ...]:
     return (s.id, row.dose_date, row.local(s.dosed_at), row.zone, s.patient_id, s.patient.full_name,
             s.sitter.full_name, rx.prescriber.full_name, f"{rx.drug} {rx.strength_mg} mg {rx.dosage_form}",
             rx.lozenges_per_dose, s.dose_number, row.lot_label, s.state.value, row.bp_before, row.bp_recheck,
-            row.pre.get(rules.PULSE.key), row.bp_after, row.post.get(rules.DISSOCIATION.key),
+            row.pre.get(rules.PULSE.key), row.bp_after, row.bp_at_release, row.post.get(rules.DISSOCIATION.key),
             row.post.get(rules.NAUSEA.key), row.observation_minutes, row.local(s.released_at), row.complete,
             len(row.escalation_severities), row.unresolved, row.most_severe.value if row.most_severe else None)
 
@@ -296,8 +304,6 @@ class DoseRecord(DoseRecordRow):
     findings: list[str] = field(default_factory=list)         # post-dose findings, as logged
     escalations: list[Escalation] = field(default_factory=list)
 
-    bp_at_release = NO_RELEASE_READING
-
 
 def read_dose_record(session: Session, actor: Actor, dose_session_id: int, *, exported: bool = False) -> DoseRecord:
     """The record of one dose; the read (or the export) is audited with the patient."""
@@ -311,14 +317,16 @@ def read_dose_record(session: Session, actor: Actor, dose_session_id: int, *, ex
         sa.select(Escalation).where(Escalation.session_id == found.id).order_by(Escalation.id)
         .options(joinedload(Escalation.acknowledged_by), joinedload(Escalation.resolved_by))))
     findings = [label for payload in session.scalars(
-        sa.select(CheckIn.payload).where(CheckIn.dose_session_id == found.id, CheckIn.kind == "findings.post_dose")
+        sa.select(CheckIn.payload).where(CheckIn.dose_session_id == found.id, CheckIn.kind.in_(FINDINGS_AFTER_DOSE))
         .order_by(CheckIn.id)) for label in (payload or {}).get("findings", [])]
+    at_release = session.scalar(sa.select(CheckIn.payload).where(CheckIn.dose_session_id == found.id,
+                                                                 CheckIn.kind == RELEASE).limit(1))
     record(session, actor, AuditAction.REPORT_EXPORTED if exported else AuditAction.REPORT_READ,
            object_type="dose_record", object_id=found.id, patient_id=found.patient_id,
            details={"report": "dose_record", **({"format": "csv"} if exported else {})})
     prefix = Questionnaire.PRE_DOSE.value + "."
     return DoseRecord(found, pre, post, [(lot.lot_number, lot.taken) for lot in lots],
-                      [(e.severity, e.state) for e in escalations], lots_taken=lots,
+                      [(e.severity, e.state) for e in escalations], at_release or {}, lots_taken=lots,
                       bp_before_at=first_answer_at(session, found, prefix + BLOOD_PRESSURE.key),
                       bp_recheck_at=first_answer_at(session, found, prefix + BLOOD_PRESSURE_RECHECK.key),
                       sedation=_sedation(session, found), findings=findings, escalations=escalations)

@@ -67,25 +67,39 @@ def sitter_here(session: Session, actor: Actor, settings: DosingSettings, sitter
 
 
 def sitter_ok(session: Session, actor: Actor, settings: DosingSettings, sitter_id: int, *, channel: Channel,
-              message_id: int | None = None) -> Result:
-    """OK: an observation check answered, or, from the release time on, the patient released."""
+              message_id: int | None = None, reading: str | None = None) -> Result:
+    """OK: an observation check answered, or, from the release time on with the blood pressure the
+    sitter took (`reading`, "128/82"), the patient released. An OK without a reading at release
+    time answers the check and asks for the reading; an urgent reading escalates and does not
+    release (SPEC §4: an urgent pressure is a post-dose finding at any time)."""
+    pressure = None if reading is None else rules.read_answer(rules.BLOOD_PRESSURE_AT_RELEASE, reading)
     found = _sitters_session(session, sitter_id)
     if found.state not in rules.AFTER_DOSE:
         raise Conflict("Text HERE when you arrive. OK is for after it has been taken.")
-    now = clock.now()
     answered = settle(session, found, [DeadlineKind.OBSERVATION_ANSWER], DeadlineState.MET) > 0
     release_from = found.dosed_at + settings.timings.release_after
-    if now >= release_from:
-        add_check_in(session, actor, found, "release", by="sitter", channel=channel, message_id=message_id,
-                     sitter_id=sitter_id)
-        found.released_at = now
-        settle(session, found, [DeadlineKind.RELEASE, DeadlineKind.RELEASE_PROMPT], DeadlineState.MET)
-        move(session, actor, found, Event.RELEASE)
-        text_patient(session, found, templates.session_complete(settings.clinic))
-        return Result(Outcome.RELEASED, found)
-    add_check_in(session, actor, found, "observation_ok", by="sitter", channel=channel, message_id=message_id,
-                 sitter_id=sitter_id)
-    return Result(Outcome.CHECK_OK if answered else Outcome.STAY_UNTIL, found, at=release_from)
+    # Kept on the check-in it came with (its time says when it was taken).
+    payload = {} if pressure is None else {rules.SITTER_READING: pressure}
+    if clock.now() < release_from or pressure is None:
+        add_check_in(session, actor, found, "observation_ok", by="sitter", channel=channel, message_id=message_id,
+                     sitter_id=sitter_id, payload=payload)
+        if clock.now() >= release_from:
+            return Result(Outcome.RELEASE_NEEDS_READING, found)
+        return Result(Outcome.CHECK_OK if answered else Outcome.STAY_UNTIL, found, at=release_from)
+    findings = rules.release_findings(pressure, settings.thresholds)
+    if findings:
+        add_check_in(session, actor, found, "findings.release", by="sitter", channel=channel, message_id=message_id,
+                     sitter_id=sitter_id, payload={**payload, "findings": [f.label for f in findings]})
+        escalate(session, actor, settings, found, Reason.ADVERSE_FINDING, rules.most_severe(findings),
+                 findings=[f.code for f in findings])
+        return Result(Outcome.RELEASE_URGENT, found)
+    add_check_in(session, actor, found, "release", by="sitter", channel=channel, message_id=message_id,
+                 sitter_id=sitter_id, payload=payload)
+    found.released_at = clock.now()
+    settle(session, found, [DeadlineKind.RELEASE, DeadlineKind.RELEASE_PROMPT], DeadlineState.MET)
+    move(session, actor, found, Event.RELEASE)
+    text_patient(session, found, templates.session_complete(settings.clinic))
+    return Result(Outcome.RELEASED, found)
 
 
 # --- the patient's questionnaires ------------------------------------------------------------

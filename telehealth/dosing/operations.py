@@ -67,6 +67,8 @@ class Outcome(enum.Enum):
     POST_DOSE_URGENT = "post_dose_urgent"
     CHECK_OK = "check_ok"
     STAY_UNTIL = "stay_until"            # release possible from `at`
+    RELEASE_NEEDS_READING = "release_needs_reading"   # the OK answered the check; release wants a reading
+    RELEASE_URGENT = "release_urgent"    # the reading at release is urgent: escalated, not released
     RELEASED = "released"
     CANCELLED = "cancelled"
     HOLD_RELEASED = "hold_released"

@@ -190,6 +190,14 @@ NAUSEA = Question("nausea", AnswerKind.WHOLE_NUMBER, 0, 3,
 DISSOCIATION = Question("dissociation", AnswerKind.WHOLE_NUMBER, 0, 10,
                         "Send one number from 0 (none) to 10 (severe), like 3.")
 
+# The sitter's reading at release, sent with the OK that releases (SPEC §8: the dose record has a
+# blood pressure before the dose, after it and at release).
+RELEASE_BP_PROBLEM = ("Send OK and their blood pressure as two numbers, like OK 128/82 "
+                      "(top 60-260, bottom 30-160).")
+BLOOD_PRESSURE_AT_RELEASE = Question("blood_pressure_at_release", AnswerKind.BLOOD_PRESSURE,
+                                     problem=RELEASE_BP_PROBLEM)
+SITTER_READING = "blood_pressure"   # where a sitter's check-in keeps the reading sent with OK
+
 QUESTIONS: dict[Questionnaire, tuple[Question, ...]] = {
     Questionnaire.PRE_DOSE: (BLOOD_PRESSURE, PULSE, SUBSTANCES, SELF_HARM, MOOD, ON_HAND),
     Questionnaire.POST_DOSE: (CHEST_PAIN, SELF_HARM, NAUSEA, DISSOCIATION, BLOOD_PRESSURE),
@@ -310,6 +318,15 @@ def post_dose_findings(answers: Mapping[str, Any], t: Thresholds) -> list[Findin
     if dissociation is not None and dissociation >= t.dissociation_moderate_at:
         found.append(Finding("dissociation", f"dissociation or confusion {dissociation}/10", Severity.MODERATE))
     return found
+
+
+def release_findings(reading: Iterable[int], t: Thresholds) -> list[Finding]:
+    """The sitter's reading at release. An urgent pressure is a post-dose finding at any time
+    (SPEC §4): it escalates, and the patient is not released."""
+    if _pressure_is_urgent(reading, t):
+        systolic, diastolic = reading
+        return [Finding("bp_urgent", f"blood pressure {systolic}/{diastolic} at release", Severity.URGENT)]
+    return []
 
 
 def most_severe(findings: Iterable[Finding]) -> Severity | None:

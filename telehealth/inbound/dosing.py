@@ -86,6 +86,10 @@ def reply_for(ctx, result: Result) -> Sms:  # noqa: ANN001
         return templates.observation_ok(clinic)
     if outcome is Outcome.STAY_UNTIL:
         return templates.stay_until(clinic, at())
+    if outcome is Outcome.RELEASE_NEEDS_READING:
+        return templates.release_needs_reading(clinic)
+    if outcome is Outcome.RELEASE_URGENT:
+        return templates.sos_reply(clinic)
     if outcome is Outcome.RELEASED:
         return templates.released(clinic)
     if outcome is Outcome.CANCELLED:
@@ -128,8 +132,11 @@ def here_by_sms(session: Session, ctx, party: Party, intent: Intent, message: Me
 def ok_by_sms(session: Session, ctx, party: Party, intent: Intent, message: Message) -> Sms:  # noqa: ANN001
     if not _is_sitter(party):
         return _not_for_you(ctx, party, intent)
+    if intent.problem:
+        return templates.check_in_problem(ctx.clinic, intent.problem)
     return _run(session, ctx, party, message, lambda: checkins.sitter_ok(
-        session, actor_of(party), ctx.dosing, party.sitter_id, channel=Channel.SMS, message_id=message.id))
+        session, actor_of(party), ctx.dosing, party.sitter_id, channel=Channel.SMS, message_id=message.id,
+        reading=intent.reading))
 
 
 # --- the patient -----------------------------------------------------------------------------

@@ -63,6 +63,7 @@ class Intent:
     number: int | None = None  # RECEIVED n, ACK n, RESOLVE n
     note: str | None = None    # RESOLVE n <note>: original case, trimmed, at most MAX_NOTE chars
     problem: str | None = None # why a keyword was malformed, worded as the reply to send
+    reading: str | None = None # OK <blood pressure>: the sitter's reading at release, as "128/82"
 
 
 SINGLE_WORDS: dict[str, Kind] = {
@@ -81,6 +82,7 @@ SINGLE_WORDS: dict[str, Kind] = {
 RECEIVED_PROBLEM = "Send RECEIVED and the number of items you found, like RECEIVED 8."
 ACK_PROBLEM = "Send ACK and the alert number, like ACK 482, or just ACK."
 RESOLVE_PROBLEM = "Send RESOLVE, the alert number and a note, like RESOLVE 482 reached patient."
+OK_READING_PROBLEM = "Send OK and their blood pressure as two numbers, like OK 128/82."
 
 MAX_RECEIVED_DIGITS = 4
 MAX_ALERT_DIGITS = 9
@@ -224,6 +226,18 @@ def _resolve(text: str, rest: str, note_source: str) -> Intent:
     return Intent(Kind.RESOLVE, text, number=number, note=note[:MAX_NOTE].rstrip())
 
 
+def _ok_with_reading(text: str, rest: str) -> Intent | None:
+    """`OK 128/82`: the sitter's release with the blood pressure they took. Numbers that are not
+    a reading ("OK 128") are a malformed one; OK followed by words ("ok thanks") is not ours."""
+    rest = rest.lstrip(" " + "".join(_SEPARATORS) + ",")
+    if not rest[:1].isdecimal():
+        return None
+    match = _BLOOD_PRESSURE.fullmatch(rest)
+    if match is None:
+        return Intent(Kind.OK, text, problem=OK_READING_PROBLEM)
+    return Intent(Kind.OK, text, reading=f"{int(match.group(1))}/{int(match.group(2))}")
+
+
 def _answer(text: str, folded: str) -> Intent | None:
     if folded in _YES_NO:
         return Intent(Kind.ANSWER, _YES_NO[folded])
@@ -256,6 +270,11 @@ def _parse(text: str | None) -> Intent:
     answer = _answer(message, folded)
     if answer is not None:
         return answer
+    rest = _keyword_rest(message, "ok")
+    if rest is not None:
+        ok = _ok_with_reading(shown, rest)
+        if ok is not None:
+            return ok
     rest = _keyword_rest(message, "received")
     if rest is not None:
         return _received(shown, rest)

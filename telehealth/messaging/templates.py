@@ -283,8 +283,8 @@ def post_dose_urgent(clinic: str) -> Sms:
 # yes": YES is a carrier's opt-in word, and would not answer the check.
 OBSERVATION_QUESTION = ("Check-in: do they respond to their name spoken in a normal voice? Text OK if they do, or "
                         "SOS if not (and call 911).")
-RELEASE_QUESTION = ("If they are alert, know where they are and are back to their usual self, text OK to end the "
-                    "session. If not, text SOS.")
+RELEASE_QUESTION = ("If they are alert, know where they are and are back to their usual self, take their blood "
+                    "pressure and text OK with it, like OK 128/82, to end the session. If not, text SOS.")
 
 
 def observation_check(clinic: str) -> Sms:
@@ -302,6 +302,11 @@ def stay_until(clinic: str, time: str) -> Sms:
 
 def release_due(clinic: str) -> Sms:
     return _sms("release_due", clinic, RELEASE_QUESTION)
+
+
+def release_needs_reading(clinic: str) -> Sms:
+    return _sms("release_needs_reading", clinic, "Thank you. To end the session, take their blood pressure and "
+                                                 "text OK with it, like OK 128/82. If they are not alert, text SOS.")
 
 
 def released(clinic: str) -> Sms:

@@ -53,7 +53,7 @@ def test_the_record_page_shows_the_whole_form_in_the_patient_s_time(client, c, d
     for words in (c.patient.full_name, "Sid Sitter (friend)", c.prescriber.full_name, "LOT-A1 (1 taken",
                   "Fri 20 Nov 2026, 10:35 CST",                      # taken, in Chicago
                   "Before the dose 165/105", "recheck after resting 152/94", "After the dose (post-dose report) 138/86",
-                  "At release not taken", "120 minutes", "Dissociation or confusion (0–10) — 8",
+                  "At release 131/84", "120 minutes", "Dissociation or confusion (0–10) — 8",
                   "After the dose: dissociation or confusion 8/10", "reached patient: Called; settling.",
                   "missed observation check high", "unresolved", "released by the sitter"):
         assert words in shown, words
@@ -188,7 +188,7 @@ def test_the_api_gives_one_whole_record(client, c, done, officer):
     assert body["pre_dose_answers"]["blood_pressure_recheck"] == [152, 94]
     assert body["post_dose_answers"]["dissociation"] == 8
     assert body["lots_taken"][0]["lot_number"] == "LOT-A1"
-    assert body["bp_at_release"].startswith("not taken")
+    assert body["bp_at_release"] == "131/84"
     adverse, missed = body["escalation_outcomes"]
     assert (adverse["outcome"], adverse["acknowledged_by"], missed["state"]) == \
         ("reached_patient", c.prescriber.full_name, "open")

@@ -431,15 +431,71 @@ def test_sitter_ok_before_the_release_time_says_stay_until(client, app, session,
     assert (found.state, found.released_at) == (SessionState.DOSED, None)
 
 
-def test_sitter_ok_at_the_release_time_completes_the_session(client, app, session, c, dosed, clock):
+def test_sitter_ok_with_a_reading_before_the_release_time_keeps_it_and_says_stay_until(client, app, session, c,
+                                                                                       dosed, clock):
+    clock.advance(timedelta(minutes=120) - timedelta(seconds=1))
+    assert say(client, app, c.sitter.phone, "OK 128/82") == templates.stay_until(clinic(c), "12:30 PM").body
+    assert [done.payload for done in check_ins(session, dosed, "observation_ok")] == [
+        {"blood_pressure": [128, 82]}]
+    assert world.reloaded(session, dosed).released_at is None
+
+
+def at_release(client, app, session, c, dosed, clock):
     world.walk_to(session, c, clock.now() + timedelta(minutes=60), clock)
     say(client, app, c.patient.phone, "READY")
     patient_says(client, app, c, *GOOD_POST_DOSE_TEXTS)
     world.walk_to(session, c, world.reloaded(session, dosed).dosed_at + timedelta(minutes=120), clock)
-    assert say(client, app, c.sitter.phone, "OK") == templates.released(clinic(c)).body
+
+
+def test_sitter_ok_with_the_blood_pressure_at_the_release_time_completes_the_session(client, app, session, c, dosed,
+                                                                                     clock):
+    at_release(client, app, session, c, dosed, clock)
+    assert say(client, app, c.sitter.phone, "OK 131/84") == templates.released(clinic(c)).body
     found = world.reloaded(session, dosed)
     assert (found.state, found.released_at) == (SessionState.COMPLETED, clock_module.now())
+    assert [done.payload for done in check_ins(session, dosed, "release")] == [{"blood_pressure": [131, 84]}]
     assert world.texts_to(session, c.patient.phone)[-1] == "session_complete"
+
+
+def test_sitter_ok_without_the_blood_pressure_at_the_release_time_asks_for_it_and_does_not_release(
+        client, app, session, c, dosed, clock):
+    at_release(client, app, session, c, dosed, clock)
+    assert say(client, app, c.sitter.phone, "OK") == templates.release_needs_reading(clinic(c)).body
+    found = world.reloaded(session, dosed)
+    assert (found.state, found.released_at) == (SessionState.OBSERVING, None)
+    assert check_ins(session, dosed, "release") == []
+
+
+@pytest.mark.parametrize("reading", ["179/109", "120/109", "179/80"])
+def test_a_reading_just_under_the_urgent_line_at_release_releases(client, app, session, c, dosed, clock, reading):
+    at_release(client, app, session, c, dosed, clock)
+    before = escalations_of(session, dosed)   # the checks no one answered on the way
+    assert say(client, app, c.sitter.phone, f"OK {reading}") == templates.released(clinic(c)).body
+    assert escalations_of(session, dosed) == before
+
+
+@pytest.mark.parametrize("reading", ["180/100", "150/110"])
+def test_an_urgent_reading_at_release_pages_urgently_and_does_not_release(client, app, session, c, dosed, clock,
+                                                                         reading):
+    at_release(client, app, session, c, dosed, clock)
+    before = escalations_of(session, dosed)   # the checks no one answered on the way
+    assert say(client, app, c.sitter.phone, f"OK {reading}") == templates.sos_reply(clinic(c)).body
+    found = world.reloaded(session, dosed)
+    assert (found.state, found.released_at) == (SessionState.OBSERVING, None)
+    [alert] = [e for e in escalations_of(session, dosed) if e not in before]
+    assert (alert.reason, alert.severity) == (Reason.ADVERSE_FINDING, Severity.URGENT)
+    assert check_ins(session, dosed, "release") == []
+
+
+@pytest.mark.parametrize("text", ["OK 300/20", "OK 128/", "OK 128", "OK 7/0"])
+def test_an_unreadable_reading_with_ok_says_what_to_send_and_stores_nothing(client, app, session, c, dosed, clock,
+                                                                           text):
+    at_release(client, app, session, c, dosed, clock)
+    before = check_ins(session, dosed)
+    reply = say(client, app, c.sitter.phone, text)
+    assert "like OK 128/82" in reply
+    assert check_ins(session, dosed) == before
+    assert world.reloaded(session, dosed).released_at is None
 
 
 def test_sitter_ok_before_the_dose_says_to_text_here(client, app, session, c, opened):

@@ -172,9 +172,9 @@ def test_a_sitter_before_release_is_asked_to_stay_until_then(session, c, dosed, 
     assert sitter(session, c).startswith("Please stay with them until 12:30 PM.")
 
 
-def test_a_sitter_at_release_time_is_asked_for_ok(session, c, dosed, clock):
+def test_a_sitter_at_release_time_is_asked_for_ok_with_the_blood_pressure(session, c, dosed, clock):
     clock.advance(timedelta(minutes=120))
-    assert "text OK to end the session" in sitter(session, c)
+    assert "take their blood pressure and text OK with it, like OK 128/82, to end the session" in sitter(session, c)
 
 
 # --- what status tells the router --------------------------------------------------------------------

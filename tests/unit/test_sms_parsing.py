@@ -90,6 +90,21 @@ def test_keyword_is_matched_on_the_whole_message_only(text):
 # --- RECEIVED --------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("text, reading", [("OK 128/82", "128/82"), ("ok: 128 / 82", "128/82"),
+                                           ("OK, 131/84.", "131/84"), ("Ok 128 over 82", "128/82"),
+                                           ("OK 300/20", "300/20")])
+def test_ok_with_a_blood_pressure_carries_the_reading(text, reading):
+    # Only the shape is read here; whether it is plausible is the dose session's to say.
+    assert (parse(text).kind, parse(text).reading, parse(text).problem) == (Kind.OK, reading, None)
+
+
+@pytest.mark.parametrize("text", ["OK 128", "OK 128/", "OK 128/82 thanks", "OK1 28/82"])
+def test_ok_with_numbers_that_are_not_a_reading_explains_the_problem(text):
+    intent = parse(text)
+    assert (intent.kind, intent.reading) == (Kind.OK, None)
+    assert "like OK 128/82" in intent.problem
+
+
 @pytest.mark.parametrize("text, number", [
     ("RECEIVED 8", 8), ("received: 8", 8), ("Received #8", 8), ("RECEIVED8", 8), ("Received-8", 8),
     ("RECEIVED - 8", 8), ("received 8.", 8), ("RECEIVED   12", 12), ("received 0", 0), ("RECEIVED 9999", 9999),

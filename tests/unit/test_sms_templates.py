@@ -37,7 +37,8 @@ SAMPLES = {"clinic": CLINIC, "party_kind": "patient", "number": 9_999_999, "seve
            "time": "Wed 30 Sep 12:30 PM AKDT",
            "summary": "Your session at 12:30 PM AKDT is open: text READY for your check-in and your sitter "
                       "texts HERE, by 1:00 PM AKDT."}
-PROBLEMS = [parse(text).problem for text in ("RECEIVED", "RECEIVED eight", "ACK abc", "RESOLVE 482", "RESOLVE")] + [
+PROBLEMS = [parse(text).problem for text in ("RECEIVED", "RECEIVED eight", "ACK abc", "RESOLVE 482", "RESOLVE",
+                                             "OK 128")] + [dosing_rules.RELEASE_BP_PROBLEM] + [
     sitters.CODE_WRONG, sitters.CODE_EXPIRED, dispensing.NO_PACKAGE_WAITING, count_problem()] + [
     question.problem for question in dosing_rules.BY_KEY.values()] + [
     checkins.NOT_ACTIVE, checkins.TOO_SOON, checkins.WEEKLY_LIMIT, checkins.NOTHING_ON_HAND] + [
