@@ -42,8 +42,9 @@ HELP_BY_PARTY = {
     "patient": ("Text READY to start a check-in, TAKEN when you have taken it, RECEIVED and a count when a package "
                 "arrives (RECEIVED 8), STATUS for what is next, SKIP to cancel your next session, SOS for urgent "
                 "help. Emergency: 911. STOP to opt out."),
-    "sitter": ("Text HERE when you arrive, OK when they are back to their usual self, SOS if they do not respond "
-               "or you are worried. Emergency: 911. STOP to opt out."),
+    "sitter": ("Text HERE when you arrive, OK when asked if they respond, OK and their blood pressure when they "
+               "are back to their usual self (OK 128/82), SOS if they do not respond or you are worried. "
+               "Emergency: 911. STOP to opt out."),
     "prescriber": ("Text ACK and the alert number to acknowledge (ACK 482), RESOLVE, the number and a note to "
                    "resolve (RESOLVE 482 reached patient). STOP to opt out."),
     "staff": "This number sends care alerts for clinic patients. Call the clinic with questions. STOP to opt out.",
