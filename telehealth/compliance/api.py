@@ -12,10 +12,11 @@ from flask import current_app, request  # noqa: E402
 from flask.views import MethodView  # noqa: E402
 from zoneinfo import ZoneInfo  # noqa: E402
 
-from telehealth.compliance import chain_state, dispensing_log, escalation_stats, reconciliation  # noqa: E402
+from telehealth.compliance import audit_log, chain_state, dispensing_log, escalation_stats, reconciliation  # noqa: E402
 from telehealth.compliance.filters import Page, ReportFiltersSchema, parse  # noqa: E402
 from telehealth.compliance.reconciliation import Grouping  # noqa: E402
-from telehealth.compliance.schemas import (ChainStateOut, DispensingLogPageOut, EscalationStatisticsOut,  # noqa: E402
+from telehealth.compliance.schemas import (AuditLogPageOut, ChainStateOut, DispensingLogPageOut,  # noqa: E402
+                                           EscalationStatisticsOut,
                                            ReconciliationLotPageOut, ReconciliationPrescriptionPageOut,
                                            VerificationOut)
 from telehealth.compliance.views import READERS, csv_response  # noqa: E402
@@ -52,6 +53,32 @@ class AuditChainVerification(MethodView):
         """Verify the whole chain now (as `flask audit verify`), naming the first broken, missing or
         reordered event. A read; audited with its outcome."""
         return chain_state.verify(get_session(), current_actor())
+
+
+@blueprint.route("/audit-log")
+class AuditLog(MethodView):
+    @token_required(*READERS)
+    @blueprint.doc(parameters=FILTERS)
+    @blueprint.response(200, AuditLogPageOut)
+    @blueprint.alt_response(422, description=REFUSED)
+    def get(self):
+        """The audit log: every event with who acted, from where, on what and which patient, its details
+        and its seal, by event id, keyset-paged. Filters: days (clinic), patient, actor, action. Audited."""
+        filters, page = parse(request.args, allowed=audit_log.ALLOWED_FILTERS)
+        items = audit_log.read_page(get_session(), current_actor(), filters, page, _zone())
+        return _page_of(items, page, lambda entry: entry.event_id)
+
+
+@blueprint.route("/audit-log.csv")
+class AuditLogCsv(MethodView):
+    @token_required(*READERS)
+    @blueprint.doc(parameters=FILTERS, responses=CSV)
+    @blueprint.alt_response(422, description=REFUSED)
+    def get(self):
+        """The audit log as CSV, streamed. Audited."""
+        filters, _ = parse(request.args, allowed=audit_log.ALLOWED_FILTERS)
+        return csv_response("audit-log.csv", audit_log.HEADER,
+                            audit_log.export(get_session(), current_actor(), filters, _zone()))
 
 
 @blueprint.route("/dispensing-log")

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, aliased
 
 from telehealth.accounts.models import Patient, User
 from telehealth.actor import Actor
-from telehealth.compliance.export import released
+from telehealth.compliance.export import keyset_batches, released
 from telehealth.compliance.filters import Page, ReportFilters
 from telehealth.compliance.operations import audit_read
 from telehealth.dispensing.models import Dispensing
@@ -103,6 +103,10 @@ def _entry(row: sa.Row, zone: ZoneInfo) -> Entry:
 def read_page(session: Session, actor: Actor, filters: ReportFilters, page: Page, zone: ZoneInfo) -> list[Entry]:
     """One page of the log, after the dispensing `page.after`. Compliance only; audited."""
     audit_read(session, actor, REPORT, filters, page=page)
+    return _entries(session, filters, zone, page)
+
+
+def _entries(session: Session, filters: ReportFilters, zone: ZoneInfo, page: Page) -> list[Entry]:
     return [_entry(row, zone) for row in session.execute(query(filters, zone, page))]
 
 
@@ -111,14 +115,5 @@ def export(session: Session, actor: Actor, filters: ReportFilters, zone: ZoneInf
     """Every matching fill as CSV cells, read a keyset batch at a time as the caller iterates
     (never all in memory; see `export.released`). Compliance only; audited at once."""
     audit_read(session, actor, REPORT, filters, exported=True)
-
-    def batches() -> Iterator[list[Entry]]:
-        after = None
-        while True:
-            entries = [_entry(row, zone) for row in session.execute(query(filters, zone, Page(after=after, size=batch)))]
-            if entries:
-                yield entries
-            if len(entries) < batch:
-                return
-            after = entries[-1].dispensing_id
-    return released(session, batches(), lambda entry: entry.cells)
+    batches = keyset_batches(lambda page: _entries(session, filters, zone, page), lambda entry: entry.dispensing_id, batch)
+    return released(session, batches, lambda entry: entry.cells)

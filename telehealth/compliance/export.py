@@ -14,6 +14,8 @@ from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
 
 from sqlalchemy.orm import Session
 
+from telehealth.compliance.filters import Page
+
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -51,6 +53,19 @@ def csv_lines(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Iterator[
 
 
 T = TypeVar("T")
+
+
+def keyset_batches(read: Callable[[Page], list[T]], key: Callable[[T], int], size: int) -> Iterator[list[T]]:
+    """Every row of a keyset-paged report, `size` at a time, each batch read only when the caller
+    asks for it: a ten-year export costs one batch of memory."""
+    after = None
+    while True:
+        rows = read(Page(after=after, size=size))
+        if rows:
+            yield rows
+        if len(rows) < size:
+            return
+        after = key(rows[-1])
 
 
 def released(session: Session, batches: Iterable[list[T]], cells: Callable[[T], Sequence[Any]]) -> Iterator[Sequence[Any]]:

@@ -17,9 +17,12 @@ import sqlalchemy as sa
 from marshmallow import fields, validate
 
 from telehealth.accounts.schemas import Strict
+from telehealth.audit.models import AuditAction
 from telehealth.errors import RuleViolation
 
 PAGE_SIZE = 100
+# The filters of the clinical reports; the audit log takes its own (AUDIT_LOG_FILTERS).
+REPORT_FILTERS = frozenset({"start", "end", "prescriber", "patient", "lot"})
 # What a filter narrows in a report's query: a column, or a function of the filter's value.
 Target = Union[sa.ColumnElement[Any], Callable[[Any], sa.ColumnElement[bool]], None]
 MAX_PAGE_SIZE = 500
@@ -32,6 +35,8 @@ class ReportFilters:
     prescriber_id: int | None = None
     patient_id: int | None = None
     lot_number: str | None = None
+    actor_id: int | None = None    # the audit log: who acted (a user id)
+    action: str | None = None      # the audit log: what kind of event
 
     def utc_range(self, clinic_zone: ZoneInfo) -> tuple[datetime | None, datetime | None]:
         """[start, end) in UTC for a timestamp column: from the start day's local midnight to
@@ -46,13 +51,15 @@ class ReportFilters:
         return self.prescriber_id is not None or self.patient_id is not None or self.lot_number is not None
 
     def conditions(self, *, prescriber: Target = None, patient: Target = None, lot: Target = None,
+                   actor: Target = None, action: Target = None,
                    at: sa.ColumnElement[Any] | None = None, zone: ZoneInfo | None = None) -> list[sa.ColumnElement[bool]]:
         """The WHERE conditions the filters put on a report: each of `prescriber`, `patient` and `lot`
         is the report's column equal to the filter, or a function of the filter's value where the report
         reaches it through a subquery; `at` is a timestamp column within the days, in `zone`."""
         conditions = [target(value) if callable(target) else target == value
                       for target, value in ((prescriber, self.prescriber_id), (patient, self.patient_id),
-                                            (lot, self.lot_number)) if target is not None and value is not None]
+                                            (lot, self.lot_number), (actor, self.actor_id), (action, self.action))
+                      if target is not None and value is not None]
         if at is not None:
             start, end = self.utc_range(zone)
             conditions += [at >= start] if start is not None else []
@@ -88,6 +95,10 @@ class ReportFiltersSchema(Strict):
                              metadata={"description": "A patient's id."})
     lot = fields.String(load_default=None, validate=validate.Length(min=1, max=40),
                         metadata={"description": "A lot number, exactly."})
+    actor = fields.Integer(load_default=None, strict=False, validate=validate.Range(min=1),
+                           metadata={"description": "Audit log only: the user id of whoever acted."})
+    action = fields.String(load_default=None, validate=validate.OneOf([a.value for a in AuditAction]),
+                           metadata={"description": "Audit log only: the kind of event, like patient.record_read."})
     after = fields.Integer(load_default=None, strict=False, validate=validate.Range(min=0),
                            metadata={"description": "Paging: the key of the last row already seen."})
     size = fields.Integer(load_default=PAGE_SIZE, strict=False, validate=validate.Range(min=1, max=MAX_PAGE_SIZE),
@@ -99,16 +110,15 @@ class ReportFiltersSchema(Strict):
             raise ma.ValidationError("The last day is before the first day.", "end")
 
 
-def parse(arguments: Mapping[str, str], *, allowed: frozenset[str] | None = None) -> tuple[ReportFilters, Page]:
-    """Read a report's query arguments. `allowed` narrows the filters a report understands (say,
-    escalation statistics have no lot); anything else, or a malformed value, is a RuleViolation
-    with one message per field, and nothing is read."""
+def parse(arguments: Mapping[str, str], *, allowed: frozenset[str] = REPORT_FILTERS) -> tuple[ReportFilters, Page]:
+    """Read a report's query arguments. `allowed` names the filters a report understands (say,
+    escalation statistics have no lot; only the audit log has an actor); anything else, or a
+    malformed value, is a RuleViolation with one message per field, and nothing is read."""
     raw = {key: arguments[key] for key in arguments if arguments[key] != ""}
     errors: dict[str, list[str]] = {}
-    if allowed is not None:
-        for key in raw:
-            if key not in allowed | {"after", "size"} and key in ReportFiltersSchema().fields:
-                errors[key] = ["This report cannot be filtered by this."]
+    for key in raw:
+        if key not in allowed | {"after", "size"} and key in ReportFiltersSchema().fields:
+            errors[key] = ["This report cannot be filtered by this."]
     try:
         data = ReportFiltersSchema().load(raw)
     except ma.ValidationError as error:
@@ -117,5 +127,6 @@ def parse(arguments: Mapping[str, str], *, allowed: frozenset[str] | None = None
         raise RuleViolation("Those filters cannot be used.", {k: v if isinstance(v, list) else [str(v)]
                                                             for k, v in errors.items()})
     filters = ReportFilters(start_on=data["start"], end_on=data["end"], prescriber_id=data["prescriber"],
-                            patient_id=data["patient"], lot_number=data["lot"])
+                            patient_id=data["patient"], lot_number=data["lot"], actor_id=data["actor"],
+                            action=data["action"])
     return filters, Page(after=data["after"], size=data["size"])

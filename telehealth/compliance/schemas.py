@@ -114,3 +114,24 @@ class VerificationOut(ma.Schema):
     head_seq = fields.Integer()
     head_hash = fields.Function(lambda report: report.head_hash.hex())
     seconds = fields.Float()
+
+
+class AuditEventOut(ma.Schema):
+    event_id = fields.Integer()
+    occurred_at = fields.AwareDateTime()
+    occurred_on = fields.Date(metadata={"description": "The clinic's calendar day."})
+    actor_user_id = fields.Integer(allow_none=True, metadata={"description": "Null for the system or an unknown sender."})
+    actor = fields.String(metadata={"description": "Who acted, as recorded at the time."})
+    action = fields.String()
+    object_type = fields.String(allow_none=True)
+    object_id = fields.String(allow_none=True)
+    patient_id = fields.Integer(allow_none=True)
+    patient = fields.String(allow_none=True)
+    client_address = fields.String(allow_none=True)
+    details = fields.String(metadata={"description": "The details as stored: JSON with sorted keys."})
+    seal = fields.Integer(allow_none=True, metadata={"description": "Its place in the chain; null while awaiting it."})
+
+
+class AuditLogPageOut(ma.Schema):
+    items = fields.List(fields.Nested(AuditEventOut))
+    next_after = fields.Integer(allow_none=True, metadata={"description": "The last event id of this page."})

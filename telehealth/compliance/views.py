@@ -10,9 +10,10 @@ import sqlalchemy as sa
 from flask import Blueprint, Response, current_app, render_template, request, stream_with_context, url_for
 
 from telehealth.accounts.models import Role, User
-from telehealth.compliance import chain_state, dispensing_log, escalation_stats, reconciliation
+from telehealth.audit.models import AuditAction
+from telehealth.compliance import audit_log, chain_state, dispensing_log, escalation_stats, reconciliation
 from telehealth.compliance.export import csv_lines
-from telehealth.compliance.filters import Page, ReportFilters, parse
+from telehealth.compliance.filters import REPORT_FILTERS, Page, ReportFilters, parse
 from telehealth.compliance.reconciliation import Grouping
 from telehealth.db import get_session
 from telehealth.errors import RuleViolation
@@ -73,7 +74,7 @@ RECONCILIATION_PAGES = {"prescriptions": Grouping.PRESCRIPTION, "lots": Grouping
 
 
 def _report_page(template: str, endpoint: str, read: Callable[[ReportFilters, Page], list[Any]],
-                 allowed: frozenset[str] | None = None, **context: Any) -> tuple[str, int]:
+                 allowed: frozenset[str] = REPORT_FILTERS, **context: Any) -> tuple[str, int]:
     """Parse the filters (422, as every refused filter in the clinic, with the messages next to
     the fields; nothing read, when they are wrong), read one
     page, render it with the link to the next."""
@@ -97,7 +98,8 @@ def _report_page(template: str, endpoint: str, read: Callable[[ReportFilters, Pa
 
 def _typed(arguments: Mapping[str, str]) -> dict[str, str]:
     """What was typed in the filter form, to show it again."""
-    return {key: arguments.get(key, "") for key in ("start", "end", "prescriber", "patient", "lot", "size")}
+    return {key: arguments.get(key, "") for key in ("start", "end", "prescriber", "patient", "lot", "actor", "action",
+                                                    "size")}
 
 
 def _prescribers() -> list[Any]:
@@ -106,7 +108,7 @@ def _prescribers() -> list[Any]:
 
 
 def _csv(filename: str, header: Sequence[str], export: Callable[[ReportFilters], Iterable[Sequence[Any]]],
-         allowed: frozenset[str] | None = None) -> Response | tuple[str, int]:
+         allowed: frozenset[str] = REPORT_FILTERS) -> Response | tuple[str, int]:
     try:
         filters, _ = parse(request.args, allowed=allowed)   # paging is ignored: an export is every line
     except RuleViolation as error:
@@ -168,6 +170,31 @@ def escalation_stats_page_csv() -> Response | tuple[str, int]:
     return _csv("escalation-statistics.csv", escalation_stats.HEADER,
                 lambda filters: escalation_stats.export(session, actor, filters, zone),
                 allowed=escalation_stats.ALLOWED_FILTERS)
+
+
+
+@blueprint.get("/audit-log")
+@login_required(*READERS)
+def audit_log_page() -> tuple[str, int]:
+    session, actor, zone = get_session(), current_actor(), clinic_zone()
+    return _report_page("compliance/audit_log.html", "compliance.audit_log_page",
+                        lambda filters, page: audit_log.read_page(session, actor, filters, page, zone),
+                        allowed=audit_log.ALLOWED_FILTERS, actions=[action.value for action in AuditAction],
+                        staff=_staff())
+
+
+@blueprint.get("/audit-log.csv")
+@login_required(*READERS)
+def audit_log_page_csv() -> Response | tuple[str, int]:
+    session, actor, zone = get_session(), current_actor(), clinic_zone()
+    return _csv("audit-log.csv", audit_log.HEADER, lambda filters: audit_log.export(session, actor, filters, zone),
+                allowed=audit_log.ALLOWED_FILTERS)
+
+
+def _staff() -> list[Any]:
+    """Who may have acted, for the audit log's filter: every login but the patients'."""
+    return get_session().execute(sa.select(User.id, User.full_name, User.role).where(User.role != Role.PATIENT)
+                                 .order_by(User.full_name)).all()
 
 
 from telehealth.compliance import dose_record_views  # noqa: E402,F401  (registers its routes)

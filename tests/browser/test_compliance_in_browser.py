@@ -56,3 +56,11 @@ def test_the_compliance_officer_checks_the_chain_reconciles_and_exports(page, li
     with open(downloading.value.path(), newline="") as exported:
         record = list(csv.reader(io.StringIO(exported.read())))
     assert ["blood pressure", "before the dose", "164/98"] in [line[:3] for line in record]
+
+    # The audit log: the officer's own exports are in it, by name.
+    page.goto(f"{live_server}/compliance")
+    page.click("text=Audit log")
+    page.select_option("select#action", "report.exported")
+    page.click("button:has-text('Show')")
+    log = page.locator("table.audit-log tbody").inner_text()
+    assert "report.exported" in log and "Carlos Ortiz" in log

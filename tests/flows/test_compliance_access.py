@@ -15,12 +15,14 @@ from tests.integration import compliance_world
 
 PAGES = ["/compliance", "/compliance/audit-chain/verification", "/compliance/dispensing-log",
          "/compliance/dispensing-log.csv", "/compliance/reconciliation/prescriptions",
-         "/compliance/reconciliation/lots.csv", "/compliance/escalations", "/compliance/escalations.csv"]
+         "/compliance/reconciliation/lots.csv", "/compliance/escalations", "/compliance/escalations.csv",
+         "/compliance/audit-log", "/compliance/audit-log.csv"]
 API = ["/api/v1/compliance/audit-chain", "/api/v1/compliance/audit-chain/verification",
        "/api/v1/compliance/dispensing-log", "/api/v1/compliance/dispensing-log.csv",
        "/api/v1/compliance/reconciliation/prescriptions", "/api/v1/compliance/reconciliation/lots",
        "/api/v1/compliance/reconciliation/lots.csv", "/api/v1/compliance/escalation-statistics",
-       "/api/v1/compliance/escalation-statistics.csv"]
+       "/api/v1/compliance/escalation-statistics.csv", "/api/v1/compliance/audit-log",
+       "/api/v1/compliance/audit-log.csv"]
 OTHERS = [Role.ADMIN, Role.PRESCRIBER, Role.PHARMACIST, Role.PATIENT]
 
 

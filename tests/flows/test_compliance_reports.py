@@ -156,3 +156,57 @@ def test_the_reconciliation_export_keeps_negative_numbers_as_numbers(client, off
                       "dispensed", "opening", "received", "taken", "wasted", "returned", "corrected",
                       "expected_on_hand", "last_reported_on_hand", "reported_at", "expected_at_report", "discrepancy"]
     assert lines[0][1] == "'" + FORMULA and lines[0][-1] == "-1" and lines[1][-1] == "-1"
+
+
+# --- the audit log ------------------------------------------------------------------------------
+
+def test_the_audit_log_shows_who_read_a_patients_record(app, client, session, officer, world):
+    prescriber = app.test_client()
+    log_in(prescriber, world.bell.email)
+    assert prescriber.get(f"/patients/{world.remy.id}").status_code == 200
+    log_in(client, officer.email)
+    page = client.get(f"/compliance/audit-log?patient={world.remy.id}&action=patient.record_read")
+    assert page.status_code == 200
+    shown = page.get_data(as_text=True)
+    assert "Bell Prescriber" in shown and "patient.record_read" in shown and "Remy Stone" in shown
+    assert "127.0.0.1" in shown and "awaiting" in shown
+    event, = audited(session, AuditAction.REPORT_READ)
+    assert (event.object_id, event.patient_id) == ("audit_log", world.remy.id)
+
+
+def test_the_audit_log_api_pages_by_event(api, world):
+    first = api(f"/api/v1/compliance/audit-log?patient={world.gale.id}&size=2")
+    assert first.status_code == 200 and len(first.json["items"]) == 2
+    assert first.json["next_after"] == first.json["items"][-1]["event_id"]
+    assert {item["patient_id"] for item in first.json["items"]} == {world.gale.id}
+    rest = api(f"/api/v1/compliance/audit-log?patient={world.gale.id}&size=2&after={first.json['next_after']}")
+    assert rest.status_code == 200 and rest.json["items"][0]["event_id"] > first.json["next_after"]
+
+
+def test_the_audit_log_export_neutralises_formulas(client, officer, world):
+    log_in(client, officer.email)
+    response = client.get(f"/compliance/audit-log.csv?patient={world.gale.id}")
+    assert response.status_code == 200
+    assert response.headers["Content-Disposition"] == 'attachment; filename="audit-log.csv"'
+    header, *lines = rows(response)
+    assert header[:6] == ["event", "occurred_on", "occurred_at_utc", "actor_user_id", "actor", "action"]
+    assert lines and {line[header.index("patient")] for line in lines} == {"'" + FORMULA}
+
+
+@pytest.mark.parametrize("query, field, message", [
+    ("action=patient.eaten", "action", "Must be one of"), ("lot=LOT-A", "lot", "cannot be filtered by this"),
+    ("prescriber=1", "prescriber", "cannot be filtered by this"), ("actor=abc", "actor", "Not a valid integer"),
+])
+def test_the_audit_log_refuses_a_filter_it_does_not_take(api, session, world, query, field, message):
+    for path in ("/api/v1/compliance/audit-log", "/api/v1/compliance/audit-log.csv"):
+        response = api(f"{path}?{query}")
+        assert response.status_code == 422, path
+        assert message in " ".join(response.json["errors"][field])
+    assert audited(session, AuditAction.REPORT_READ) == audited(session, AuditAction.REPORT_EXPORTED) == []
+
+
+def test_other_reports_refuse_the_audit_logs_filters(api, session, world):
+    for query in ("actor=1", "action=patient.record_read"):
+        response = api(f"/api/v1/compliance/dispensing-log?{query}")
+        assert response.status_code == 422
+        assert list(response.json["errors"].values()) == [["This report cannot be filtered by this."]]
