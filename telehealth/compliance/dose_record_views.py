@@ -115,6 +115,8 @@ def record_lines(r: DoseRecord) -> list[tuple[Any, ...]]:
         *[("post-dose answers", key.replace("_", " "), value, None) for key, value in r.post.items()],
         *[("sedation", check.what, None, at(check.at)) for check in r.sedation],
         *[("adverse findings", "before the dose (hold)", finding, at(s.held_at)) for finding in s.hold_findings or []],
+        *([("adverse findings", "hold released by the prescriber", s.hold_release_note, None)]
+          if s.hold_release_note else []),
         *[("adverse findings", "after the dose", finding, None) for finding in r.findings],
     ]
     for e in r.escalations:
@@ -123,6 +125,8 @@ def record_lines(r: DoseRecord) -> list[tuple[Any, ...]]:
                   (item, "opened", None, at(e.opened_at)),
                   (item, "acknowledged by", e.acknowledged_by.full_name if e.acknowledged_by else None,
                    at(e.acknowledged_at)),
+                  *([(item, "state", f"open: not acknowledged since raised to {e.severity.value}", None)]
+                    if e.acknowledged_at and e.state is State.OPEN else []),
                   (item, "resolved by", e.resolved_by.full_name if e.resolved_by else None, at(e.resolved_at)),
                   (item, "outcome", e.outcome.label if e.outcome else None, None),
                   (item, "resolution note", e.resolution_note, None)]

@@ -320,7 +320,8 @@ def read_dose_record(session: Session, actor: Actor, dose_session_id: int, *, ex
         sa.select(CheckIn.payload).where(CheckIn.dose_session_id == found.id, CheckIn.kind.in_(FINDINGS_AFTER_DOSE))
         .order_by(CheckIn.id)) for label in (payload or {}).get("findings", [])]
     at_release = session.scalar(sa.select(CheckIn.payload).where(CheckIn.dose_session_id == found.id,
-                                                                 CheckIn.kind == RELEASE).limit(1))
+                                                                 CheckIn.kind == RELEASE)
+                                 .order_by(CheckIn.id).limit(1))
     record(session, actor, AuditAction.REPORT_EXPORTED if exported else AuditAction.REPORT_READ,
            object_type="dose_record", object_id=found.id, patient_id=found.patient_id,
            details={"report": "dose_record", **({"format": "csv"} if exported else {})})

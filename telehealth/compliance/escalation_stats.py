@@ -4,9 +4,11 @@ long they waited for a human to acknowledge them.
 - Which escalations: opened on the days of the range (clinic days); per prescriber means the
   patient's prescriber of record (`patients.prescriber_id`), which is also what the prescriber
   filter matches. Escalations have no lot: a lot filter is refused.
-- Time to acknowledge: `acknowledged_at - opened_at`, in seconds, over the acknowledged ones.
-  An escalation re-opened by a more severe trigger is acknowledged again and keeps the later
-  time (see migration 0007): its wait counts from when it first opened.
+- Acknowledged, and the time it took: at the escalation's present severity. An escalation raised
+  to a higher severity pages afresh from that moment (`paging_started_at`, which is its opening
+  otherwise) and needs acknowledging again: until then it is not acknowledged, though an earlier
+  acknowledgement is kept (`acknowledged_at` then predates `paging_started_at`). Time to
+  acknowledge = `acknowledged_at - paging_started_at`, in seconds, over the acknowledged ones.
 - Median and 90th percentile are continuous percentiles (interpolated between the two nearest
   values, as PostgreSQL's `percentile_cont`). PostgreSQL computes them with `percentile_cont`;
   SQLite has no such aggregate, so there the same definition is computed with window functions
@@ -63,10 +65,19 @@ class StatLine:
                 self.mean, self.max)
 
 
+# Acknowledged at its present severity (see the module's docstring).
+ACKNOWLEDGED = sa.and_(Escalation.acknowledged_at.is_not(None),
+                       Escalation.acknowledged_at >= Escalation.paging_started_at)
+
+
 def _seconds(dialect: str) -> sa.ColumnElement[float]:
+    """Seconds from paging at the present severity to its acknowledgement; NULL when not acknowledged."""
     if dialect == "postgresql":
-        return sa.extract("epoch", Escalation.acknowledged_at - Escalation.opened_at)
-    return (sa.func.julianday(Escalation.acknowledged_at) - sa.func.julianday(Escalation.opened_at)) * 86400.0
+        waited = sa.extract("epoch", Escalation.acknowledged_at - Escalation.paging_started_at)
+    else:
+        waited = (sa.func.julianday(Escalation.acknowledged_at)
+                  - sa.func.julianday(Escalation.paging_started_at)) * 86400.0
+    return sa.case((ACKNOWLEDGED, waited))
 
 
 def _group_column(group: str) -> sa.ColumnElement[Any]:
@@ -87,7 +98,7 @@ def _percentiles_portable(group: str, filters: ReportFilters, zone: ZoneInfo, di
     ranked = _base(sa.select(key, seconds.label("seconds"),
                              (sa.func.row_number().over(partition_by=key, order_by=seconds) - 1).label("rank"),
                              sa.func.count().over(partition_by=key).label("n")), filters, zone) \
-        .where(Escalation.acknowledged_at.is_not(None)).subquery("ranked")
+        .where(ACKNOWLEDGED).subquery("ranked")
 
     def percentile(fraction: float) -> sa.ColumnElement[float]:
         position = fraction * (ranked.c.n - 1)
@@ -108,7 +119,7 @@ def _group_lines(session: Session, group: str, filters: ReportFilters, zone: Zon
     dialect = session.get_bind().dialect.name
     key = _group_column(group).label("group_key")
     seconds = _seconds(dialect)
-    columns = [key, sa.func.count().label("escalations"), sa.func.count(Escalation.acknowledged_at).label("acknowledged"),
+    columns = [key, sa.func.count().label("escalations"), sa.func.count(seconds).label("acknowledged"),
                sa.func.count(Escalation.resolved_at).label("resolved"), sa.func.avg(seconds).label("mean"),
                sa.func.max(seconds).label("max")]
     if dialect == "postgresql":

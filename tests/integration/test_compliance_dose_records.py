@@ -10,9 +10,11 @@ import sqlalchemy as sa
 from telehealth.actor import Actor
 from telehealth.audit.models import AuditAction, AuditEvent
 from telehealth.compliance import dose_records
+from telehealth.compliance.dose_record_views import record_lines
 from telehealth.compliance.filters import Page, ReportFilters
 from telehealth.dispensing import operations as dispensing
 from telehealth.dispensing.operations import DispensingSettings
+from telehealth.dosing import checkins
 from telehealth.escalations import operations as escalations
 from telehealth.escalations.models import Escalation
 from telehealth.errors import NotAllowed, NotFound
@@ -275,3 +277,16 @@ def test_a_page_costs_the_same_few_queries_whatever_its_length(app, session, mak
         other_patient(app, session, make, clock)
     # Distinct time zones, the sessions with their people, answers, lots, escalations, releases.
     assert reads_for_a_page(session, officer) == one == 6
+
+
+def test_a_dose_taken_after_a_hold_was_released_carries_the_prescribers_note(session, c, clock, officer):
+    held = w.book(session, c, w.in_hours(2))
+    w.open_window(session, c, held, clock)
+    w.here(session, c)
+    w.pre_dose(session, c, {**w.GOOD_PRE_DOSE, "substances": "Y"})
+    checkins.release_hold(session, c.doctor, c.settings, held.id, note="One glass of wine at lunch; reviewed.")
+    session.commit()
+    w.take(session, c)
+    record = dose_records.read_dose_record(session, officer, held.id)
+    assert ("adverse findings", "hold released by the prescriber", "One glass of wine at lunch; reviewed.",
+            None) in record_lines(record)

@@ -115,3 +115,36 @@ def test_the_export_is_audited_as_an_export(session, world, officer):
 def test_an_admin_is_refused(session, make):
     with pytest.raises(NotAllowed):
         escalation_stats.statistics(session, Actor.for_user(make.user(Role.ADMIN)), ReportFilters(), ZONE)
+
+
+def raised_after_an_acknowledgement(session, make, app, clock):
+    """A moderate finding acknowledged after 60 s; two hours later a more severe trigger raises it
+    to urgent, and paging starts afresh."""
+    settings = EscalationSettings.from_config(app.config)
+    dana = make.user(Role.PRESCRIBER, name="Dana Prescriber")
+    ash = make.patient(dana)
+
+    def trigger(severity):
+        return escalations.raise_escalation(session, Actor.system("test"), settings, patient_id=ash.id,
+                                            reason=Reason.ADVERSE_FINDING, severity=severity)
+    found = trigger(Severity.MODERATE)
+    clock.advance(timedelta(seconds=60))
+    escalations.acknowledge(session, Actor.for_user(dana), found.id, channel="web")
+    clock.advance(timedelta(hours=2))
+    trigger(Severity.URGENT)
+    session.commit()
+    return dana, found
+
+
+def test_an_escalation_raised_after_its_acknowledgement_is_not_acknowledged_until_acknowledged_again(
+        session, make, app, clock, officer):
+    raised_after_an_acknowledgement(session, make, app, clock)
+    assert lines(session, officer)[("severity", "urgent")] == (1, 0, 0, None, None, None, None)
+
+
+def test_the_time_to_acknowledge_a_raised_escalation_counts_from_the_raise(session, make, app, clock, officer):
+    dana, found = raised_after_an_acknowledgement(session, make, app, clock)
+    clock.advance(timedelta(seconds=90))
+    escalations.acknowledge(session, Actor.for_user(dana), found.id, channel="web")
+    session.commit()
+    assert lines(session, officer)[("severity", "urgent")] == (1, 1, 0, 90.0, 90.0, 90.0, 90.0)
