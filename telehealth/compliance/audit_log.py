@@ -23,7 +23,7 @@ from telehealth.audit import canonical
 from telehealth.audit.models import AuditEvent, AuditSeal
 from telehealth.compliance.export import keyset_batches, released
 from telehealth.compliance.filters import Page, ReportFilters
-from telehealth.compliance.operations import audit_read
+from telehealth.compliance.operations import audit_read, ensure_compliance
 
 REPORT = "audit_log"
 ALLOWED_FILTERS = frozenset({"start", "end", "patient", "actor", "action"})
@@ -88,9 +88,12 @@ def _entry(row: sa.Row, zone: ZoneInfo) -> Entry:
 
 
 def read_page(session: Session, actor: Actor, filters: ReportFilters, page: Page, zone: ZoneInfo) -> list[Entry]:
-    """One page of the log, after the event `page.after`. Compliance only; the read is audited."""
-    audit_read(session, actor, REPORT, filters, page=page)
-    return _entries(session, filters, zone, page)
+    """One page of the log, after the event `page.after`. Compliance only; the read is audited,
+    once per patient it names."""
+    ensure_compliance(actor, REPORT)
+    entries = _entries(session, filters, zone, page)
+    audit_read(session, actor, REPORT, filters, page=page, patients=[entry.patient_id for entry in entries])
+    return entries
 
 
 def _entries(session: Session, filters: ReportFilters, zone: ZoneInfo, page: Page) -> list[Entry]:
@@ -100,7 +103,11 @@ def _entries(session: Session, filters: ReportFilters, zone: ZoneInfo, page: Pag
 def export(session: Session, actor: Actor, filters: ReportFilters, zone: ZoneInfo,
            batch: int = 2000) -> Iterator[Sequence[Any]]:
     """Every matching event as CSV cells, a keyset batch at a time as the caller iterates (never all
-    in memory; see `export.released`). Compliance only; the export is audited at once."""
-    audit_read(session, actor, REPORT, filters, exported=True)
+    in memory; see `export.released`). Compliance only; the export is audited at once, once per
+    patient it names."""
+    ensure_compliance(actor, REPORT)
+    patients = session.scalars(query(filters, zone).with_only_columns(AuditEvent.patient_id).distinct()
+                               .order_by(None))
+    audit_read(session, actor, REPORT, filters, exported=True, patients=list(patients))
     batches = keyset_batches(lambda page: _entries(session, filters, zone, page), lambda entry: entry.event_id, batch)
     return released(session, batches, lambda entry: entry.cells)

@@ -25,7 +25,7 @@ from telehealth.accounts.models import Patient, User
 from telehealth.actor import Actor
 from telehealth.compliance.export import keyset_batches, released
 from telehealth.compliance.filters import Page, ReportFilters
-from telehealth.compliance.operations import audit_read
+from telehealth.compliance.operations import audit_read, ensure_compliance
 from telehealth.dispensing.models import Dispensing
 from telehealth.prescriptions.models import Prescription
 
@@ -101,9 +101,12 @@ def _entry(row: sa.Row, zone: ZoneInfo) -> Entry:
 
 
 def read_page(session: Session, actor: Actor, filters: ReportFilters, page: Page, zone: ZoneInfo) -> list[Entry]:
-    """One page of the log, after the dispensing `page.after`. Compliance only; audited."""
-    audit_read(session, actor, REPORT, filters, page=page)
-    return _entries(session, filters, zone, page)
+    """One page of the log, after the dispensing `page.after`. Compliance only; audited once per
+    patient shown."""
+    ensure_compliance(actor, REPORT)
+    entries = _entries(session, filters, zone, page)
+    audit_read(session, actor, REPORT, filters, page=page, patients=[entry.patient_id for entry in entries])
+    return entries
 
 
 def _entries(session: Session, filters: ReportFilters, zone: ZoneInfo, page: Page) -> list[Entry]:
@@ -113,7 +116,11 @@ def _entries(session: Session, filters: ReportFilters, zone: ZoneInfo, page: Pag
 def export(session: Session, actor: Actor, filters: ReportFilters, zone: ZoneInfo,
            batch: int = 1000) -> Iterator[Sequence[Any]]:
     """Every matching fill as CSV cells, read a keyset batch at a time as the caller iterates
-    (never all in memory; see `export.released`). Compliance only; audited at once."""
-    audit_read(session, actor, REPORT, filters, exported=True)
+    (never all in memory; see `export.released`). Compliance only; audited at once, once per
+    patient the export names."""
+    ensure_compliance(actor, REPORT)
+    patients = session.scalars(query(filters, zone).with_only_columns(Prescription.patient_id).distinct()
+                               .order_by(None))
+    audit_read(session, actor, REPORT, filters, exported=True, patients=list(patients))
     batches = keyset_batches(lambda page: _entries(session, filters, zone, page), lambda entry: entry.dispensing_id, batch)
     return released(session, batches, lambda entry: entry.cells)

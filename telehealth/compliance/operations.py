@@ -2,7 +2,7 @@
 export (the report's name and the filters used, so "who looked at what" has one answer)."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterable
 
 from sqlalchemy.orm import Session
 
@@ -20,12 +20,18 @@ def ensure_compliance(actor: Actor, report: str) -> None:
 
 
 def audit_read(session: Session, actor: Actor, report: str, filters: ReportFilters, *, page: Page | None = None,
-               exported: bool = False, **details: Any) -> None:
+               exported: bool = False, patients: Iterable[int | None] | None = None, **details: Any) -> None:
     """Refuse anyone but compliance staff, then record the read (or export) with its filters.
-    A report filtered on one patient carries that patient, so it shows in their record's reads."""
+
+    A report that names patients passes `patients`, those it showed: one event per patient, so
+    the read shows among each one's record reads ("who looked at this patient?"), and one without
+    a patient when it showed none. A report that names nobody (per lot, statistics) records one
+    event, carrying the patient it was filtered on, if any."""
     ensure_compliance(actor, report)
     shown: dict[str, Any] = {"report": report, "filters": filters.as_details(), **details}
     if page is not None:
         shown["page"] = {"after": page.after, "size": page.size}
-    record(session, actor, AuditAction.REPORT_EXPORTED if exported else AuditAction.REPORT_READ,
-           object_type="report", object_id=report, patient_id=filters.patient_id, details=shown)
+    named = None if patients is None else sorted({p for p in patients if p is not None})
+    for patient_id in [filters.patient_id] if named is None else named or [None]:
+        record(session, actor, AuditAction.REPORT_EXPORTED if exported else AuditAction.REPORT_READ,
+               object_type="report", object_id=report, patient_id=patient_id, details=shown)

@@ -46,7 +46,7 @@ from telehealth.accounts.models import Patient, User
 from telehealth.actor import Actor
 from telehealth.compliance.export import keyset_batches, released
 from telehealth.compliance.filters import Page, ReportFilters
-from telehealth.compliance.operations import audit_read
+from telehealth.compliance.operations import audit_read, ensure_compliance
 from telehealth.dispensing.models import Dispensing, InventoryMovement, MovementKind
 from telehealth.prescriptions.models import Prescription
 
@@ -279,17 +279,26 @@ def _line(grouping: Grouping, row: sa.Row) -> Line:
 
 def read_page(session: Session, actor: Actor, grouping: Grouping, filters: ReportFilters, page: Page,
               zone: ZoneInfo) -> list[Line]:
-    """One page: prescriptions (or lots) after the key `page.after`. Compliance only; audited."""
-    audit_read(session, actor, REPORT[grouping], filters, page=page)
-    return [_line(grouping, row) for row in session.execute(report_query(grouping, filters, zone, page))]
+    """One page: prescriptions (or lots) after the key `page.after`. Compliance only; audited (per
+    prescription: once per patient shown)."""
+    ensure_compliance(actor, REPORT[grouping])
+    lines = [_line(grouping, row) for row in session.execute(report_query(grouping, filters, zone, page))]
+    named = [line.values["patient_id"] for line in lines] if grouping is Grouping.PRESCRIPTION else None
+    audit_read(session, actor, REPORT[grouping], filters, page=page, patients=named)
+    return lines
 
 
 def export(session: Session, actor: Actor, grouping: Grouping, filters: ReportFilters, zone: ZoneInfo,
            batch: int = EXPORT_BATCH) -> Iterator[tuple[Any, ...]]:
     """Every line as CSV cells, a keyset page of `batch` prescriptions (or lots) at a time, each
     page's transaction ended before its lines go out (`export.released`: a slow download holds no
-    lock or snapshot). Compliance only; audited at once."""
-    audit_read(session, actor, REPORT[grouping], filters, exported=True)
+    lock or snapshot). Compliance only; audited at once (per prescription: once per patient named)."""
+    ensure_compliance(actor, REPORT[grouping])
+    named = None   # per lot, nobody is named
+    if grouping is Grouping.PRESCRIPTION:
+        listed = _keys(grouping, filters, None, filters.utc_range(zone)[1]).with_only_columns(P.c.id)
+        named = list(session.scalars(sa.select(P.c.patient_id).where(P.c.id.in_(listed)).distinct()))
+    audit_read(session, actor, REPORT[grouping], filters, exported=True, patients=named)
     header = HEADER[grouping]
 
     def read(page: Page) -> list[Line]:

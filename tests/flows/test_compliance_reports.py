@@ -137,8 +137,9 @@ def test_the_dispensing_log_export_neutralises_formulas(client, session, officer
     assert lines[0][3] == "'" + FORMULA
     assert lines[-1][header.index("lot")] == "'-2+3"
     assert all(not cell.startswith(("=", "+", "-", "@")) for line in lines for cell in line[3:])
-    event, = audited(session, AuditAction.REPORT_EXPORTED)
-    assert event.object_id == "dispensing_log"
+    exported = audited(session, AuditAction.REPORT_EXPORTED)
+    assert {event.object_id for event in exported} == {"dispensing_log"}
+    assert sorted(event.patient_id for event in exported) == sorted([world.gale.id, world.remy.id])
 
 
 def test_an_address_that_starts_with_a_formula_is_neutralised(client, session, officer, world):
@@ -210,3 +211,31 @@ def test_other_reports_refuse_the_audit_logs_filters(api, session, world):
         response = api(f"/api/v1/compliance/dispensing-log?{query}")
         assert response.status_code == 422
         assert list(response.json["errors"].values()) == [["This report cannot be filtered by this."]]
+
+
+# --- every patient a report names sees the read among their record's reads ----------------------
+
+def test_a_dispensing_log_page_is_audited_once_per_patient_it_shows(client, session, officer, world):
+    log_in(client, officer.email)
+    assert client.get("/compliance/dispensing-log").status_code == 200
+    reads = audited(session, AuditAction.REPORT_READ)
+    assert sorted(event.patient_id for event in reads) == sorted([world.gale.id, world.remy.id])
+    assert {event.object_id for event in reads} == {"dispensing_log"}
+
+
+def test_a_reconciliation_export_per_prescription_names_its_patients_and_per_lot_nobody(client, session, officer,
+                                                                                       world):
+    log_in(client, officer.email)
+    assert client.get("/compliance/reconciliation/prescriptions.csv").status_code == 200
+    assert client.get("/compliance/reconciliation/lots.csv").status_code == 200
+    exported = audited(session, AuditAction.REPORT_EXPORTED)
+    assert sorted((event.object_id, event.patient_id or 0) for event in exported) == sorted([
+        ("reconciliation_by_prescription", world.gale.id), ("reconciliation_by_prescription", world.remy.id),
+        ("reconciliation_by_lot", 0)])
+
+
+def test_a_page_that_shows_nobody_is_still_audited_once(client, session, officer, world):
+    log_in(client, officer.email)
+    assert client.get("/compliance/dispensing-log?start=2030-01-01").status_code == 200
+    read, = audited(session, AuditAction.REPORT_READ)
+    assert read.patient_id is None and read.details["filters"] == {"start_on": "2030-01-01"}
