@@ -11,19 +11,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Iterator, Sequence
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import aliased
 
 from telehealth.accounts.models import Patient, User
-from telehealth.actor import Actor
 from telehealth.audit import canonical
 from telehealth.audit.models import AuditEvent, AuditSeal
-from telehealth.compliance.export import keyset_batches, released
 from telehealth.compliance.filters import Page, ReportFilters
-from telehealth.compliance.operations import audit_read, ensure_compliance
+from telehealth.compliance.listed import ListedReport
 
 REPORT = "audit_log"
 ALLOWED_FILTERS = frozenset({"start", "end", "patient", "actor", "action"})
@@ -87,27 +85,7 @@ def _entry(row: sa.Row, zone: ZoneInfo) -> Entry:
                  object_type, object_id, patient_id, patient, client_address, canonical.details_text(details), seal)
 
 
-def read_page(session: Session, actor: Actor, filters: ReportFilters, page: Page, zone: ZoneInfo) -> list[Entry]:
-    """One page of the log, after the event `page.after`. Compliance only; the read is audited,
-    once per patient it names."""
-    ensure_compliance(actor, REPORT)
-    entries = _entries(session, filters, zone, page)
-    audit_read(session, actor, REPORT, filters, page=page, patients=[entry.patient_id for entry in entries])
-    return entries
-
-
-def _entries(session: Session, filters: ReportFilters, zone: ZoneInfo, page: Page) -> list[Entry]:
-    return [_entry(row, zone) for row in session.execute(query(filters, zone, page))]
-
-
-def export(session: Session, actor: Actor, filters: ReportFilters, zone: ZoneInfo,
-           batch: int = 2000) -> Iterator[Sequence[Any]]:
-    """Every matching event as CSV cells, a keyset batch at a time as the caller iterates (never all
-    in memory; see `export.released`). Compliance only; the export is audited at once, once per
-    patient it names."""
-    ensure_compliance(actor, REPORT)
-    patients = session.scalars(query(filters, zone).with_only_columns(AuditEvent.patient_id).distinct()
-                               .order_by(None))
-    audit_read(session, actor, REPORT, filters, exported=True, patients=list(patients))
-    batches = keyset_batches(lambda page: _entries(session, filters, zone, page), lambda entry: entry.event_id, batch)
-    return released(session, batches, lambda entry: entry.cells)
+# Read a page, export it all (see `listed.ListedReport`: audited once per patient shown).
+REPORT_LIST = ListedReport(REPORT, query, _entry, patient_column=AuditEvent.patient_id, batch=2000)
+read_page = REPORT_LIST.read_page
+export = REPORT_LIST.export

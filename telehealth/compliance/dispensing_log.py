@@ -15,17 +15,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Iterator, Sequence
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import aliased
 
 from telehealth.accounts.models import Patient, User
-from telehealth.actor import Actor
-from telehealth.compliance.export import keyset_batches, released
 from telehealth.compliance.filters import Page, ReportFilters
-from telehealth.compliance.operations import audit_read, ensure_compliance
+from telehealth.compliance.listed import ListedReport
 from telehealth.dispensing.models import Dispensing
 from telehealth.prescriptions.models import Prescription
 
@@ -55,6 +53,10 @@ class Entry:
     lot_expiry: date
     fill_number: int
     prescription_id: int
+
+    @property
+    def key(self) -> int:
+        return self.dispensing_id
 
     @property
     def cells(self) -> tuple[Any, ...]:
@@ -100,27 +102,7 @@ def _entry(row: sa.Row, zone: ZoneInfo) -> Entry:
                  prescriber, dea, dispenser, lot, expiry, fill_number, prescription_id)
 
 
-def read_page(session: Session, actor: Actor, filters: ReportFilters, page: Page, zone: ZoneInfo) -> list[Entry]:
-    """One page of the log, after the dispensing `page.after`. Compliance only; audited once per
-    patient shown."""
-    ensure_compliance(actor, REPORT)
-    entries = _entries(session, filters, zone, page)
-    audit_read(session, actor, REPORT, filters, page=page, patients=[entry.patient_id for entry in entries])
-    return entries
-
-
-def _entries(session: Session, filters: ReportFilters, zone: ZoneInfo, page: Page) -> list[Entry]:
-    return [_entry(row, zone) for row in session.execute(query(filters, zone, page))]
-
-
-def export(session: Session, actor: Actor, filters: ReportFilters, zone: ZoneInfo,
-           batch: int = 1000) -> Iterator[Sequence[Any]]:
-    """Every matching fill as CSV cells, read a keyset batch at a time as the caller iterates
-    (never all in memory; see `export.released`). Compliance only; audited at once, once per
-    patient the export names."""
-    ensure_compliance(actor, REPORT)
-    patients = session.scalars(query(filters, zone).with_only_columns(Prescription.patient_id).distinct()
-                               .order_by(None))
-    audit_read(session, actor, REPORT, filters, exported=True, patients=list(patients))
-    batches = keyset_batches(lambda page: _entries(session, filters, zone, page), lambda entry: entry.dispensing_id, batch)
-    return released(session, batches, lambda entry: entry.cells)
+# Read a page, export it all (see `listed.ListedReport`: audited once per patient shown).
+REPORT_LIST = ListedReport(REPORT, query, _entry, patient_column=Prescription.patient_id, batch=1000)
+read_page = REPORT_LIST.read_page
+export = REPORT_LIST.export
