@@ -239,3 +239,12 @@ def test_a_page_that_shows_nobody_is_still_audited_once(client, session, officer
     assert client.get("/compliance/dispensing-log?start=2030-01-01").status_code == 200
     read, = audited(session, AuditAction.REPORT_READ)
     assert read.patient_id is None and read.details["filters"] == {"start_on": "2030-01-01"}
+
+
+def test_the_audit_log_page_shows_a_refused_filter_by_its_field(client, session, officer, world):
+    log_in(client, officer.email)
+    response = client.get("/compliance/audit-log?action=patient.eaten&lot=LOT-A")
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert "Must be one of" in page and "lot: This report cannot be filtered by this." in page
+    assert audited(session, AuditAction.REPORT_READ) == []
