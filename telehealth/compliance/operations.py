@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from telehealth.actor import Actor
 from telehealth.audit.models import AuditAction
-from telehealth.audit.operations import record
+from telehealth.audit.operations import record_for_each_patient
 from telehealth.compliance.filters import Page, ReportFilters
 from telehealth.errors import NotAllowed
 
@@ -32,6 +32,6 @@ def audit_read(session: Session, actor: Actor, report: str, filters: ReportFilte
     if page is not None:
         shown["page"] = {"after": page.after, "size": page.size}
     named = None if patients is None else sorted({p for p in patients if p is not None})
-    for patient_id in [filters.patient_id] if named is None else named or [None]:
-        record(session, actor, AuditAction.REPORT_EXPORTED if exported else AuditAction.REPORT_READ,
-               object_type="report", object_id=report, patient_id=patient_id, details=shown)
+    record_for_each_patient(session, actor, AuditAction.REPORT_EXPORTED if exported else AuditAction.REPORT_READ,
+                            [filters.patient_id] if named is None else named or [None],
+                            object_type="report", object_id=report, details=shown)

@@ -4,9 +4,12 @@ Definitions (one place for each fact; the README repeats them):
 
 - Which prescription a ledger line belongs to. The ledger is kept per patient and lot
   (`inventory_movements`); a patient's lot belongs to the prescription under which that lot was
-  dispensed to that patient (the lowest prescription id, should one lot have reached the same
-  patient under two prescriptions). Ledger lines of a lot never dispensed to the patient (none
-  exist: a lot reaches a ledger only through a shipment) would appear in neither report.
+  dispensed to that patient. When more than one prescription dispensed the same lot to the same
+  patient (a renewal filled from the lot in use), each line of that lot is told apart: a receipt
+  belongs to its shipment's prescription, any other line to the latest fill of that lot to that
+  patient at or before it (the earliest fill if none was). Only those rare pairs pay for that
+  lookup. Ledger lines of a lot never dispensed to the patient (none exist: a lot reaches a
+  ledger only through a shipment) would appear in neither report.
 - Prescribed: the prescription's quantity per fill times its fills (1 + refills). A lot is not
   prescribed: blank per lot.
 - Dispensed: the dispensings of the prescription (or of the lot) on the days of the range.
@@ -47,7 +50,7 @@ from telehealth.actor import Actor
 from telehealth.compliance.export import keyset_batches, released
 from telehealth.compliance.filters import Page, ReportFilters
 from telehealth.compliance.operations import audit_read, ensure_compliance
-from telehealth.dispensing.models import Dispensing, InventoryMovement, MovementKind
+from telehealth.dispensing.models import Dispensing, InventoryMovement, MovementKind, Shipment
 from telehealth.prescriptions.models import Prescription
 
 
@@ -87,6 +90,20 @@ class Line:
 M = InventoryMovement.__table__
 D = Dispensing.__table__
 P = Prescription.__table__
+
+
+def _line_prescription() -> sa.ColumnElement[Any]:
+    """A ledger line's prescription, for a lot that reached its patient under several: a receipt's
+    from its shipment, any other line's from the latest fill of its lot to its patient at or before
+    it. NULL when neither says (the report then takes the pair's earliest prescription)."""
+    fill, rx, shipment = D.alias("fill"), P.alias("fill_rx"), Shipment.__table__.alias("received_shipment")
+    by_shipment = sa.select(fill.c.prescription_id).select_from(shipment.join(fill, fill.c.id == shipment.c.dispensing_id)) \
+        .where(shipment.c.id == M.c.shipment_id).scalar_subquery()
+    latest_fill = sa.select(fill.c.prescription_id).select_from(fill.join(rx, rx.c.id == fill.c.prescription_id)) \
+        .where(rx.c.patient_id == M.c.patient_id, fill.c.lot_number == M.c.lot_number,
+               fill.c.dispensed_at <= M.c.at) \
+        .order_by(fill.c.dispensed_at.desc(), fill.c.id.desc()).limit(1).scalar_subquery()
+    return sa.func.coalesce(by_shipment, latest_fill)
 
 
 def _count_kind() -> sa.ColumnElement[bool]:
@@ -157,39 +174,63 @@ def report_query(grouping: Grouping, filters: ReportFilters, zone: ZoneInfo, pag
         .select_from(D.join(P, P.c.id == D.c.prescription_id)).where(in_scope(P.c.patient_id)) \
         .group_by(P.c.patient_id, D.c.lot_number, D.c.prescription_id, P.c.prescriber_id).cte("fills")
     holdings = sa.select(fills.c.patient_id, fills.c.lot_number,
-                         sa.func.min(fills.c.prescription_id).label("prescription_id")) \
+                         sa.func.min(fills.c.prescription_id).label("prescription_id"),
+                         sa.func.count().label("prescriptions")) \
         .group_by(fills.c.patient_id, fills.c.lot_number).cte("holdings")
+    # The (patient, lot) pairs more than one prescription dispensed: their lines are told apart.
+    shared = sa.select(holdings.c.patient_id, holdings.c.lot_number).where(holdings.c.prescriptions > 1) \
+        .cte("shared_lots")
 
     latest = sa.select(M.c.patient_id, sa.func.max(M.c.id).label("count_id")) \
         .where(_count_kind(), M.c.at >= start if start is not None else sa.true(),
                M.c.at < end if end is not None else sa.true(), in_scope(M.c.patient_id)) \
         .group_by(M.c.patient_id).cte("latest_counts")
 
-    # Level 1: one pass over the ledger, per (patient, lot); then each pair's prescription (a
-    # join of the small result, not of every ledger line).
-    quantity = M.c.quantity
-    in_range = M.c.at >= start if start is not None else sa.true()
+    # Level 1: one pass over the ledger, per (patient, lot) (and per prescription for a shared
+    # pair); then each pair's prescription (a join of the small result, not of every ledger line).
+    # The ledger lines up to the range's end, summed per (patient, lot) straight from the ledger
+    # (an index-only scan of its patients' lines); the few pairs several prescriptions dispensed
+    # are summed apart, per (patient, lot, prescription), each of their lines with its own.
+    def summed(lines: Any, rx: sa.ColumnElement[Any] | None, name: str) -> sa.Subquery:
+        L = lines.c
+        in_range = L.at >= start if start is not None else sa.true()
 
-    def flow(kind: MovementKind, sign: int = 1) -> sa.ColumnElement[Any]:
-        return sa.func.sum(sa.case((sa.and_(M.c.kind == kind.value, in_range), quantity * sign), else_=0))
+        def flow(kind: MovementKind, sign: int = 1) -> sa.ColumnElement[Any]:
+            return sa.func.sum(sa.case((sa.and_(L.kind == kind.value, in_range), L.quantity * sign), else_=0))
 
-    before_count = M.c.id < latest.c.count_id
-    sums = sa.select(
-        M.c.patient_id, M.c.lot_number, sa.func.max(latest.c.count_id).label("count_id"),
-        (sa.func.sum(sa.case((M.c.at < start, quantity), else_=0)) if start is not None
-         else sa.literal(0)).label("opening"),
-        flow(MovementKind.RECEIVED).label("received"), flow(MovementKind.DOSE_TAKEN, -1).label("taken"),
-        flow(MovementKind.WASTED, -1).label("wasted"), flow(MovementKind.RETURNED, -1).label("returned"),
-        flow(MovementKind.CORRECTION).label("corrected"), sa.func.sum(quantity).label("expected"),
-        sa.func.sum(sa.case((before_count, quantity), else_=0)).label("held"),
-        sa.func.max(sa.case((before_count, 1), else_=0)).label("held_before"),
-    ).select_from(M.outerjoin(latest, latest.c.patient_id == M.c.patient_id)) \
-        .where(~_count_kind(), M.c.at < end if end is not None else sa.true(), in_scope(M.c.patient_id)) \
-        .group_by(M.c.patient_id, M.c.lot_number).subquery("ledger_sums")
-    level1 = sa.select(sums, holdings.c.prescription_id,
-                       (holdings.c.prescription_id if by_prescription else sums.c.lot_number).label("group_key")) \
-        .select_from(sums.join(holdings, sa.and_(holdings.c.patient_id == sums.c.patient_id,
-                                                 holdings.c.lot_number == sums.c.lot_number))) \
+        before_count = L.id < latest.c.count_id
+        keys = [L.patient_id, L.lot_number] + ([rx] if rx is not None else [])
+        return sa.select(
+            *keys, sa.func.max(latest.c.count_id).label("count_id"),
+            (sa.func.sum(sa.case((L.at < start, L.quantity), else_=0)) if start is not None
+             else sa.literal(0)).label("opening"),
+            flow(MovementKind.RECEIVED).label("received"), flow(MovementKind.DOSE_TAKEN, -1).label("taken"),
+            flow(MovementKind.WASTED, -1).label("wasted"), flow(MovementKind.RETURNED, -1).label("returned"),
+            flow(MovementKind.CORRECTION).label("corrected"), sa.func.sum(L.quantity).label("expected"),
+            sa.func.sum(sa.case((before_count, L.quantity), else_=0)).label("held"),
+            sa.func.max(sa.case((before_count, 1), else_=0)).label("held_before"),
+        ).select_from(lines.outerjoin(latest, latest.c.patient_id == L.patient_id)).group_by(*keys).subquery(name)
+
+    up_to_end = [~_count_kind(), M.c.at < end if end is not None else sa.true(), in_scope(M.c.patient_id)]
+    sums = summed(M.select().where(*up_to_end).subquery("ledger"), None, "ledger_sums")
+    shared_lines = sa.select(M.c.id, M.c.patient_id, M.c.lot_number, M.c.kind, M.c.quantity, M.c.at,
+                             _line_prescription().label("rx")) \
+        .select_from(M.join(shared, sa.and_(shared.c.patient_id == M.c.patient_id,
+                                            shared.c.lot_number == M.c.lot_number))) \
+        .where(*up_to_end).subquery("shared_ledger")
+    split = summed(shared_lines, shared_lines.c.rx, "shared_ledger_sums")
+
+    def pair(table: Any) -> sa.ColumnElement[bool]:
+        return sa.and_(holdings.c.patient_id == table.c.patient_id, holdings.c.lot_number == table.c.lot_number)
+    figures = [name for name in sums.c.keys() if name not in ("patient_id", "lot_number")]
+    single = sa.select(sums.c.patient_id, sums.c.lot_number, *[sums.c[name] for name in figures],
+                       holdings.c.prescription_id.label("prescription_id")) \
+        .select_from(sums.join(holdings, pair(sums))).where(holdings.c.prescriptions == 1)
+    told_apart = sa.select(split.c.patient_id, split.c.lot_number, *[split.c[name] for name in figures],
+                           sa.func.coalesce(split.c.rx, holdings.c.prescription_id).label("prescription_id")) \
+        .select_from(split.join(holdings, pair(split)))
+    pairs = sa.union_all(single, told_apart).subquery("ledger_pairs")
+    level1 = sa.select(pairs, (pairs.c.prescription_id if by_prescription else pairs.c.lot_number).label("group_key")) \
         .cte("ledger_by_patient_lot")
 
     # Which (patient, lot) pairs the filters keep; the count attribution below looks at all of them.

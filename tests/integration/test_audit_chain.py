@@ -17,7 +17,7 @@ from telehealth.actor import Actor
 from telehealth.audit.chain import seal_pending
 from telehealth.audit.keys import chain_key
 from telehealth.audit.models import AuditAction
-from telehealth.audit.operations import record
+from telehealth.audit.operations import record, record_for_each_patient
 from telehealth.audit.verify import verify_chain
 from telehealth.db import create_engine, database
 from telehealth.jobs.runner import JobContext
@@ -107,6 +107,17 @@ def test_events_are_sealed_in_commit_order_and_verify(committed_app, clock):
     report = verify(committed_app, clock)
     assert report.ok, report.problems
     assert (report.sealed, report.pending, report.head_seq) == (10, 0, 10)
+
+
+def test_the_same_event_for_many_patients_is_signed_as_record_signs_it(committed_app, clock):
+    with database(committed_app).new_session() as session:
+        record_for_each_patient(session, Actor.system("test"), AuditAction.REPORT_EXPORTED, [None, None, None],
+                                object_type="report", object_id="dispensing_log",
+                                details={"report": "dispensing_log", "filters": {"lot_number": "=A1"}})
+        session.commit()
+    assert seal_all(committed_app) == 3
+    report = verify(committed_app, clock)
+    assert report.ok and report.sealed == 3, report.problems
 
 
 def test_the_details_are_stored_as_the_text_the_mac_covers(committed_app):

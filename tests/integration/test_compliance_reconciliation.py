@@ -1,7 +1,7 @@
 """Reconciliation per prescription and per lot: exact figures over a small world with known
 movements (tests/integration/compliance_world.py), each filter, and agreement with the on-hand
 arithmetic the dispensing room uses."""
-from datetime import date
+from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -13,10 +13,13 @@ from telehealth.audit.models import AuditAction, AuditEvent
 from telehealth.compliance import reconciliation
 from telehealth.compliance.filters import Page, ReportFilters
 from telehealth.compliance.reconciliation import Grouping
-from telehealth.dispensing import inventory
+from telehealth.dispensing import inventory, operations
 from telehealth.dispensing.models import InventoryMovement, MovementKind
+from telehealth.dispensing.operations import DispensingSettings
 from telehealth.errors import NotAllowed
+from telehealth.prescriptions.models import PrescriptionStatus
 from tests.integration import compliance_world
+from tests.integration.dispensing_world import delivered_package, prescribe
 
 ZONE = ZoneInfo("America/New_York")
 FIGURES = ("dispensed", "opening", "received", "taken", "wasted", "returned", "corrected", "expected_on_hand",
@@ -180,3 +183,57 @@ def test_only_compliance_reads_the_reconciliation(session, make, role):
     with pytest.raises(NotAllowed):
         reconciliation.read_page(session, Actor.for_user(make.user(role)), Grouping.LOT, ReportFilters(), Page(),
                                  ZONE)
+
+
+# --- a renewal filled from the same lot -----------------------------------------------------------
+
+def renewal_from_the_same_lot(session, make, app, clock, *, late_receipt: bool = False):
+    """Rx1 fills 8 from LOT-A, received; two doses; Rx1 completed and a renewal, Rx2, fills 8 more
+    from LOT-A, received; one dose. With `late_receipt`, Rx1's package is received only after Rx2
+    was dispensed (its receipt still belongs to Rx1, by its shipment)."""
+    settings = DispensingSettings.from_config(app.config)
+    dana, pharmacist = make.user(Role.PRESCRIBER, name="Dana Prescriber"), make.user(Role.PHARMACIST)
+    gale = make.patient(dana)
+    system = Actor.system("test")
+
+    def receive(package):
+        operations.confirm_receipt(session, Actor.for_user(gale.user), settings, patient_id=gale.id, count=8,
+                                   channel="web", shipment_id=package.id)
+        session.commit()
+
+    rx1 = prescribe(session, gale, dana)
+    first = delivered_package(session, pharmacist, settings, rx1, lot="LOT-A")
+    if not late_receipt:
+        receive(first)
+        clock.advance(timedelta(days=3))
+        inventory.record_dose_taken(session, system, gale.id, 1)
+        inventory.record_dose_taken(session, system, gale.id, 1)
+    clock.advance(timedelta(days=30))
+    rx1.status = PrescriptionStatus.COMPLETED
+    session.commit()
+    rx2 = prescribe(session, gale, dana)
+    second = delivered_package(session, pharmacist, settings, rx2, lot="LOT-A")
+    if late_receipt:
+        receive(first)
+    receive(second)
+    clock.advance(timedelta(days=3))
+    inventory.record_dose_taken(session, system, gale.id, 1)
+    session.commit()
+    return rx1, rx2
+
+
+def test_a_renewal_filled_from_the_same_lot_gets_its_own_receipt_and_the_doses_after_its_fill(
+        session, make, app, clock, officer):
+    rx1, rx2 = renewal_from_the_same_lot(session, make, app, clock)
+    got = figures(session, officer, Grouping.PRESCRIPTION)
+    assert {rx: (f["dispensed"], f["received"], f["taken"], f["expected_on_hand"]) for rx, f in got.items()} == {
+        rx1.id: (8, 8, 2, 6), rx2.id: (8, 8, 1, 7)}
+    lot = figures(session, officer, Grouping.LOT)["LOT-A"]
+    assert (lot["dispensed"], lot["received"], lot["taken"], lot["expected_on_hand"]) == (16, 16, 3, 13)
+
+
+def test_a_receipt_belongs_to_its_shipments_prescription_even_after_the_renewal_was_filled(
+        session, make, app, clock, officer):
+    rx1, rx2 = renewal_from_the_same_lot(session, make, app, clock, late_receipt=True)
+    got = figures(session, officer, Grouping.PRESCRIPTION)
+    assert {rx: (f["received"], f["taken"]) for rx, f in got.items()} == {rx1.id: (8, 0), rx2.id: (8, 1)}
