@@ -7,6 +7,7 @@ wrapper (`telehealth.web.transaction`), the job runner and the CLI.
 from __future__ import annotations
 
 import enum
+import functools
 from pathlib import Path
 from datetime import datetime, timezone
 from typing import Any, TypeVar
@@ -73,14 +74,21 @@ def insert_unless_present(session: Session, model: type[Base], *, conflict_colum
     """INSERT ... ON CONFLICT DO NOTHING on either database. Returns the new row's primary key,
     or None when a row with the same `conflict_column` value exists (or is being inserted by a
     concurrent transaction, which this one then waits for)."""
-    table = model.__table__
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    statement = insert(table).values(**values).on_conflict_do_nothing(index_elements=[conflict_column]) \
-        .returning(*table.primary_key.columns)
-    return session.execute(statement).scalar()
+    statement = _insert_unless_present(model.__table__, tuple(sorted(values)), conflict_column)
+    return session.execute(statement, values).scalar()
+
+
+@functools.lru_cache(maxsize=32)
+def _insert_unless_present(table: sa.Table, columns: tuple[str, ...], conflict_column: str) -> sa.TextClause:
+    """The statement, written once per shape. Both dialects' `insert().on_conflict_do_nothing()`
+    have no cache key, so SQLAlchemy would compile them again for every inbound SMS; this text,
+    with each parameter typed as its column (enums, UTC times), is compiled once. The same SQL
+    runs on PostgreSQL and SQLite (3.35+)."""
+    key = table.primary_key.columns[0]
+    sql = (f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)}) "
+           f"ON CONFLICT ({conflict_column}) DO NOTHING RETURNING {key.name}")
+    return sa.text(sql).bindparams(*[sa.bindparam(c, type_=table.c[c].type) for c in columns]) \
+        .columns(sa.column(key.name, key.type))
 
 
 def create_engine(url: str, **kwargs: Any) -> sa.Engine:
