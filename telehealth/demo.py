@@ -210,8 +210,7 @@ def _seed_first_session(session: Session, settings: DosingSettings, user_by_logi
         def sweep_until(moment: datetime) -> None:
             while (due := deadlines.next_due_at(session)) is not None and due <= moment:
                 frozen.set(max(due, clock.now()))
-                for deadline_id in deadlines.due_deadline_ids(session):
-                    deadlines.process(session, settings, deadline_id)
+                deadlines.handle_due(session, settings)
             frozen.set(moment)
 
         booked = scheduling.schedule_session(session, Actor.for_user(raman), settings, jordan.id,
@@ -247,8 +246,7 @@ def _seed_sessions(session: Session, settings: DosingSettings, user_by_login) ->
     booked = scheduling.schedule_session(session, Actor.for_user(user_by_login("raman")), settings, jordan.id,
                                          scheduled_at=clock.now() + DEMO_SESSION_STARTS_IN)
     session.flush()
-    for deadline_id in deadlines.due_deadline_ids(session):
-        deadlines.process(session, settings, deadline_id)
+    deadlines.handle_due(session, settings)
     assert booked.state.value == "open", "the demo session's window opens at once"
     return True
 

@@ -8,9 +8,8 @@ blueprint = Blueprint("compliance_api", __name__, url_prefix="/api/v1/compliance
                       description="Compliance reports: dispensing log, reconciliation, dose records, escalations")
 
 # The routes below; dose records register theirs from `dose_record_views`.
-from flask import current_app, request  # noqa: E402
+from flask import request  # noqa: E402
 from flask.views import MethodView  # noqa: E402
-from zoneinfo import ZoneInfo  # noqa: E402
 
 from telehealth.compliance import audit_log, chain_state, dispensing_log, escalation_stats, reconciliation  # noqa: E402
 from telehealth.compliance.filters import Page, ReportFiltersSchema, parse  # noqa: E402
@@ -19,17 +18,13 @@ from telehealth.compliance.schemas import (AuditLogPageOut, ChainStateOut, Dispe
                                            EscalationStatisticsOut,
                                            ReconciliationLotPageOut, ReconciliationPrescriptionPageOut,
                                            VerificationOut)
-from telehealth.compliance.views import READERS, csv_response  # noqa: E402
+from telehealth.compliance.views import READERS, clinic_zone, csv_response  # noqa: E402
 from telehealth.db import get_session  # noqa: E402
 from telehealth.web.auth import current_actor, token_required  # noqa: E402
 
 FILTERS = [{"in": "query", "schema": ReportFiltersSchema}]
 CSV = {200: {"description": "CSV, streamed (paging arguments are ignored)", "content": {"text/csv": {}}}}
 REFUSED = "A malformed, unknown or (for this report) unused filter; nothing is read"
-
-
-def _zone() -> ZoneInfo:
-    return ZoneInfo(current_app.config["DEFAULT_TIMEZONE"])
 
 
 def _page_of(items: list, page: Page, key) -> dict:  # noqa: ANN001
@@ -65,7 +60,7 @@ class AuditLog(MethodView):
         """The audit log: every event with who acted, from where, on what and which patient, its details
         and its seal, by event id, keyset-paged. Filters: days (clinic), patient, actor, action. Audited."""
         filters, page = parse(request.args, allowed=audit_log.ALLOWED_FILTERS)
-        items = audit_log.read_page(get_session(), current_actor(), filters, page, _zone())
+        items = audit_log.read_page(get_session(), current_actor(), filters, page, clinic_zone())
         return _page_of(items, page, lambda entry: entry.event_id)
 
 
@@ -78,7 +73,7 @@ class AuditLogCsv(MethodView):
         """The audit log as CSV, streamed. Audited."""
         filters, _ = parse(request.args, allowed=audit_log.ALLOWED_FILTERS)
         return csv_response("audit-log.csv", audit_log.HEADER,
-                            audit_log.export(get_session(), current_actor(), filters, _zone()))
+                            audit_log.export(get_session(), current_actor(), filters, clinic_zone()))
 
 
 @blueprint.route("/dispensing-log")
@@ -91,7 +86,7 @@ class DispensingLog(MethodView):
         """Every fill with its DEA dispensing record fields and lot, by dispensing id, keyset-paged
         (pass `next_after` back as `after`). Dates: the dispensed day (clinic days). Audited."""
         filters, page = parse(request.args)
-        items = dispensing_log.read_page(get_session(), current_actor(), filters, page, _zone())
+        items = dispensing_log.read_page(get_session(), current_actor(), filters, page, clinic_zone())
         return _page_of(items, page, lambda entry: entry.dispensing_id)
 
 
@@ -104,19 +99,19 @@ class DispensingLogCsv(MethodView):
         """The whole dispensing log as CSV, streamed. Audited."""
         filters, _ = parse(request.args)
         return csv_response("dispensing-log.csv", dispensing_log.HEADER,
-                            dispensing_log.export(get_session(), current_actor(), filters, _zone()))
+                            dispensing_log.export(get_session(), current_actor(), filters, clinic_zone()))
 
 
 def _reconciliation_page(grouping: Grouping) -> dict:
     filters, page = parse(request.args)
-    lines = reconciliation.read_page(get_session(), current_actor(), grouping, filters, page, _zone())
+    lines = reconciliation.read_page(get_session(), current_actor(), grouping, filters, page, clinic_zone())
     return _page_of([line.values for line in lines], page, lambda values: values["key"])
 
 
 def _reconciliation_csv(grouping: Grouping):  # noqa: ANN202
     filters, _ = parse(request.args)
     return csv_response(f"reconciliation-by-{grouping.value}.csv", reconciliation.HEADER[grouping],
-                        reconciliation.export(get_session(), current_actor(), grouping, filters, _zone()))
+                        reconciliation.export(get_session(), current_actor(), grouping, filters, clinic_zone()))
 
 
 @blueprint.route("/reconciliation/prescriptions")
@@ -174,7 +169,7 @@ class EscalationStatistics(MethodView):
         """Escalations opened on the days chosen: counts and seconds to acknowledge (median, 90th
         percentile, mean, max), overall, by severity, by reason and per prescriber of record. Audited."""
         filters, _ = parse(request.args, allowed=escalation_stats.ALLOWED_FILTERS)
-        return escalation_stats.statistics(get_session(), current_actor(), filters, _zone())
+        return escalation_stats.statistics(get_session(), current_actor(), filters, clinic_zone())
 
 
 @blueprint.route("/escalation-statistics.csv")
@@ -186,4 +181,4 @@ class EscalationStatisticsCsv(MethodView):
         """The same lines as CSV, with their group's name. Audited."""
         filters, _ = parse(request.args, allowed=escalation_stats.ALLOWED_FILTERS)
         return csv_response("escalation-statistics.csv", escalation_stats.HEADER,
-                            escalation_stats.export(get_session(), current_actor(), filters, _zone()))
+                            escalation_stats.export(get_session(), current_actor(), filters, clinic_zone()))

@@ -10,19 +10,17 @@ from __future__ import annotations
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import marshmallow as ma
-import sqlalchemy as sa
 from flask import render_template, request, url_for
 from flask.views import MethodView
 from marshmallow import fields
 from werkzeug.wrappers import Response
 
-from telehealth.accounts.models import Role, User
 from telehealth.compliance import dose_records
-from telehealth.compliance.api import blueprint as api
+from telehealth.compliance.api import FILTERS, blueprint as api
 from telehealth.compliance.dose_records import DoseRecord, DoseRecordRow
 from telehealth.compliance.export import released
-from telehealth.compliance.filters import ReportFiltersSchema, parse
-from telehealth.compliance.views import READERS, blueprint, csv_response
+from telehealth.compliance.filters import parse
+from telehealth.compliance.views import READERS, blueprint, csv_response, kept_arguments, prescriber_choices
 from telehealth.db import get_session
 from telehealth.dosing.rules import SessionState
 from telehealth.escalations.rules import Outcome, Reason, Severity, State
@@ -36,11 +34,9 @@ from telehealth.web.auth import current_actor, login_required, token_required
 def dose_record_list() -> str:
     filters, page = parse(request.args)
     found = dose_records.list_dose_records(get_session(), current_actor(), filters, page)
-    prescribers = get_session().execute(sa.select(User.id, User.full_name).where(User.role == Role.PRESCRIBER)
-                                        .order_by(User.full_name)).all()
-    query = {key: value for key, value in request.args.items() if key != "after" and value != ""}
+    query = kept_arguments(request.args)
     return render_template("compliance/dose_records.html", page=found, filters=filters, size=page.size,
-                           prescribers=prescribers, query=query,
+                           prescribers=prescriber_choices(), query=query,
                            next_url=url_for(".dose_record_list", **{**query, "after": found.next_after})
                            if found.next_after is not None else None)
 
@@ -94,7 +90,7 @@ def record_lines(r: DoseRecord) -> list[tuple[Any, ...]]:
         ("prescriber", "name", rx.prescriber.full_name, None),
         ("prescriber", "DEA number", rx.prescriber_dea_number, None),
         ("dose", "date", r.dose_date, None),
-        ("dose", "medication", f"{rx.drug} {rx.strength_mg} mg {rx.dosage_form}", None),
+        ("dose", "medication", rx.medication, None),
         ("dose", "lozenges", rx.lozenges_per_dose, None),
         ("dose", "dose number", f"{s.dose_number} of {rx.doses_in_series}", None),
         *[("dose", "lot", f"{lot.lot_number} ({lot.taken}, expires {lot.expiry or 'unknown'})", None)
@@ -173,7 +169,8 @@ class DoseRecordRowOut(ma.Schema):
     bp_before = fields.String(allow_none=True, metadata={"description": "Systolic/diastolic, the first reading."})
     bp_recheck = fields.String(allow_none=True, metadata={"description": "After resting, when the first was high."})
     bp_after = fields.String(allow_none=True)
-    bp_at_release = fields.String(allow_none=True)
+    bp_at_release = fields.String(allow_none=True, metadata={
+        "description": "Systolic/diastolic the sitter took and sent with the release (OK 128/82)."})
     observation_minutes = fields.Integer(allow_none=True, metadata={"description": "Dose to release."})
     record_complete = fields.Boolean(attribute="complete")
     escalation_count = fields.Integer(data_key="escalations")
@@ -211,7 +208,7 @@ class DoseRecordOut(DoseRecordRowOut):
     patient_date_of_birth = fields.Date(attribute="dose_session.patient.date_of_birth")
     sitter_relationship = fields.String(attribute="dose_session.sitter.relationship_to_patient")
     prescriber_dea_number = fields.String(attribute="dose_session.prescription.prescriber_dea_number")
-    medication = fields.Method("medication_label")
+    medication = fields.String(attribute="dose_session.prescription.medication")
     lozenges = fields.Integer(attribute="dose_session.prescription.lozenges_per_dose")
     lots_taken = fields.List(fields.Nested(DoseRecordLotOut))
     scheduled_at = fields.AwareDateTime(attribute="dose_session.scheduled_at")
@@ -221,8 +218,6 @@ class DoseRecordOut(DoseRecordRowOut):
     post_dose_completed_at = fields.AwareDateTime(attribute="dose_session.post_dose_completed_at", allow_none=True)
     bp_before_at = fields.AwareDateTime(allow_none=True)
     bp_recheck_at = fields.AwareDateTime(allow_none=True)
-    bp_at_release = fields.String(allow_none=True, metadata={
-        "description": "Systolic/diastolic the sitter took and sent with the release (OK 128/82)."})
     pre_dose_answers = fields.Dict(keys=fields.String(), values=fields.Raw(), attribute="pre")
     post_dose_answers = fields.Dict(keys=fields.String(), values=fields.Raw(), attribute="post")
     sedation_checks = fields.List(fields.Nested(DoseRecordSedationOut), attribute="sedation")
@@ -231,18 +226,11 @@ class DoseRecordOut(DoseRecordRowOut):
     adverse_findings = fields.List(fields.String(), attribute="findings")
     escalation_outcomes = fields.List(fields.Nested(DoseRecordEscalationOut), attribute="escalations")
 
-    def medication_label(self, obj: DoseRecord) -> str:
-        rx = obj.dose_session.prescription
-        return f"{rx.drug} {rx.strength_mg} mg {rx.dosage_form}"
-
-
-FILTER_ARGUMENTS = [{"in": "query", "schema": ReportFiltersSchema}]
-
 
 @api.route("/dose-records")
 class DoseRecords(MethodView):
     @token_required(*READERS)
-    @api.doc(parameters=FILTER_ARGUMENTS)
+    @api.doc(parameters=FILTERS)
     @api.response(200, DoseRecordPageOut)
     @api.alt_response(422, description="A malformed or unknown filter")
     def get(self):
@@ -255,7 +243,7 @@ class DoseRecords(MethodView):
 @api.route("/dose-records.csv")
 class DoseRecordsCsv(MethodView):
     @token_required(*READERS)
-    @api.doc(parameters=FILTER_ARGUMENTS, responses={200: {"description": "CSV, one line per dose, streamed",
+    @api.doc(parameters=FILTERS, responses={200: {"description": "CSV, one line per dose, streamed",
                                                             "content": {"text/csv": {}}}})
     def get(self):
         """Every matching dose as CSV (paging arguments are ignored)."""

@@ -27,14 +27,16 @@ from sqlalchemy.orm import Session, contains_eager, joinedload
 from telehealth.accounts.models import Patient
 from telehealth.actor import Actor
 from telehealth.audit.models import AuditAction
-from telehealth.audit.operations import record
+from telehealth.audit.operations import record, record_for_each_patient
+from telehealth.compliance.export import keyset_batches
 from telehealth.compliance.filters import Page, ReportFilters
+from telehealth.compliance.operations import ensure_compliance
 from telehealth.dispensing.models import Dispensing, InventoryMovement, MovementKind
 from telehealth.dosing import charts, rules
 from telehealth.dosing.models import CheckIn, Deadline, DeadlineKind, DeadlineState, DoseSession
 from telehealth.dosing.operations import answers, first_answer_at
 from telehealth.dosing.rules import BLOOD_PRESSURE, BLOOD_PRESSURE_RECHECK, Questionnaire
-from telehealth.errors import NotAllowed, NotFound
+from telehealth.errors import NotFound
 from telehealth.escalations.models import Escalation
 from telehealth.escalations.rules import Severity, State
 from telehealth.prescriptions.models import Prescription
@@ -44,12 +46,6 @@ REPORT = "dose_records"
 # findings logged after the dose (the post-dose report's, and an urgent reading at release).
 RELEASE = "release"
 FINDINGS_AFTER_DOSE = ("findings.post_dose", "findings.release")
-
-
-def ensure_compliance(actor: Actor) -> None:
-    """SPEC §10: reports are compliance staff's alone (admins see no clinical data)."""
-    if actor.role != "compliance":
-        raise NotAllowed("Dose records are for compliance staff.", object_type="dose_record")
 
 
 def pressure(reading: Sequence[int] | None) -> str | None:
@@ -225,7 +221,7 @@ class DoseRecordPage:
 def list_dose_records(session: Session, actor: Actor, filters: ReportFilters, page: Page) -> DoseRecordPage:
     """One page of dose records, oldest session first. The read is audited once per patient shown
     (so "who looked at this patient?" finds it), with the filters."""
-    ensure_compliance(actor)
+    ensure_compliance(actor, REPORT)
     rows, next_after = _page(session, filters, page, _zones(session, filters))
     shown: dict[int, list[int]] = {}
     for row in rows:
@@ -242,23 +238,13 @@ def export_dose_records(session: Session, actor: Actor, filters: ReportFilters,
     """Every dose the filters match, for a CSV, in batches of `batch` sessions. The export is
     audited now, once per patient it covers (found by one DISTINCT query); the batches are read
     as the caller iterates, each with its own few queries, so memory stays one batch."""
-    ensure_compliance(actor)
+    ensure_compliance(actor, REPORT)
     zones = _zones(session, filters)
     patients = list(session.scalars(_matching(sa.select(DoseSession.patient_id).distinct(), filters, zones)
                                     .order_by(DoseSession.patient_id)))
-    for patient_id in patients or [None]:
-        record(session, actor, AuditAction.REPORT_EXPORTED, object_type="dose_record", patient_id=patient_id,
-               details={"report": REPORT, "filters": filters.as_details(), "format": "csv"})
-
-    def batches() -> Iterator[list[DoseRecordRow]]:
-        after: int | None = None
-        while True:
-            rows, after = _page(session, filters, Page(after=after, size=batch), zones)
-            if rows:
-                yield rows
-            if after is None:
-                return
-    return batches()
+    record_for_each_patient(session, actor, AuditAction.REPORT_EXPORTED, patients or [None], object_type="dose_record",
+                            details={"report": REPORT, "filters": filters.as_details(), "format": "csv"})
+    return keyset_batches(lambda page: _page(session, filters, page, zones)[0], lambda row: row.id, batch)
 
 
 LIST_HEADER = ("session_id", "dose_date", "dosed_at_local", "time_zone", "patient_id", "patient", "sitter",
@@ -271,7 +257,7 @@ def list_line(row: DoseRecordRow) -> tuple[Any, ...]:
     s = row.dose_session
     rx = s.prescription
     return (s.id, row.dose_date, row.local(s.dosed_at), row.zone, s.patient_id, s.patient.full_name,
-            s.sitter.full_name, rx.prescriber.full_name, f"{rx.drug} {rx.strength_mg} mg {rx.dosage_form}",
+            s.sitter.full_name, rx.prescriber.full_name, rx.medication,
             rx.lozenges_per_dose, s.dose_number, row.lot_label, s.state.value, row.bp_before, row.bp_recheck,
             row.pre.get(rules.PULSE.key), row.bp_after, row.bp_at_release, row.post.get(rules.DISSOCIATION.key),
             row.post.get(rules.NAUSEA.key), row.observation_minutes, row.local(s.released_at), row.complete,
@@ -307,7 +293,7 @@ class DoseRecord(DoseRecordRow):
 
 def read_dose_record(session: Session, actor: Actor, dose_session_id: int, *, exported: bool = False) -> DoseRecord:
     """The record of one dose; the read (or the export) is audited with the patient."""
-    ensure_compliance(actor)
+    ensure_compliance(actor, REPORT)
     found = session.scalars(_dosed(ReportFilters(), []).where(DoseSession.id == dose_session_id)).unique().first()
     if found is None:
         raise NotFound(f"No dose record for session {dose_session_id}: no such session, or no dose was taken in it.")

@@ -21,7 +21,7 @@ from telehealth.audit.models import AuditAction
 from telehealth.errors import RuleViolation
 
 PAGE_SIZE = 100
-# The filters of the clinical reports; the audit log takes its own (AUDIT_LOG_FILTERS).
+# The filters of the clinical reports; the audit log names its own (`audit_log.ALLOWED_FILTERS`).
 REPORT_FILTERS = frozenset({"start", "end", "prescriber", "patient", "lot"})
 # What a filter narrows in a report's query: a column, or a function of the filter's value.
 Target = Union[sa.ColumnElement[Any], Callable[[Any], sa.ColumnElement[bool]], None]

@@ -42,7 +42,6 @@ def csv_response(filename: str, header: Sequence[str], rows: Iterable[Sequence[A
     return response
 
 
-
 def clinic_zone() -> ZoneInfo:
     """Report dates are the clinic's calendar days."""
     return ZoneInfo(current_app.config["DEFAULT_TIMEZONE"])
@@ -79,8 +78,8 @@ def _report_page(template: str, endpoint: str, read: Callable[[ReportFilters, Pa
     the fields; nothing read, when they are wrong), read one
     page, render it with the link to the next."""
     arguments = request.args
-    query = {key: value for key, value in arguments.items() if key != "after" and value != ""}
-    context.update(prescribers=_prescribers(), query=query, endpoint=endpoint, errors={}, message="", rows=[],
+    query = kept_arguments(arguments)
+    context.update(prescribers=prescriber_choices(), query=query, endpoint=endpoint, errors={}, message="", rows=[],
                    next_url=None,
                    csv_url=url_for(endpoint + "_csv", **{k: v for k, v in query.items() if k != "size"},
                                    **context.get("url_values", {})))
@@ -90,10 +89,14 @@ def _report_page(template: str, endpoint: str, read: Callable[[ReportFilters, Pa
         return render_template(template, filters=_typed(arguments), **{
             **context, "errors": error.errors, "message": error.message}), 422
     rows = read(filters, page)
-    keys = [getattr(row, "key", None) or getattr(row, "dispensing_id", None) for row in rows]
-    if len(rows) == page.size and keys:
-        context["next_url"] = url_for(endpoint, **query, after=keys[-1], **context.get("url_values", {}))
+    if rows and len(rows) == page.size:
+        context["next_url"] = url_for(endpoint, **query, after=rows[-1].key, **context.get("url_values", {}))
     return render_template(template, filters=_typed(arguments), **{**context, "rows": rows}), 200
+
+
+def kept_arguments(arguments: Mapping[str, str]) -> dict[str, str]:
+    """The filters given, to carry into the next page's link and the CSV's (not the paging key)."""
+    return {key: value for key, value in arguments.items() if key != "after" and value != ""}
 
 
 def _typed(arguments: Mapping[str, str]) -> dict[str, str]:
@@ -102,7 +105,7 @@ def _typed(arguments: Mapping[str, str]) -> dict[str, str]:
                                                     "size")}
 
 
-def _prescribers() -> list[Any]:
+def prescriber_choices() -> list[Any]:
     return get_session().execute(sa.select(User.id, User.full_name).where(User.role == Role.PRESCRIBER)
                                  .order_by(User.full_name)).all()
 
@@ -170,7 +173,6 @@ def escalation_stats_page_csv() -> Response | tuple[str, int]:
     return _csv("escalation-statistics.csv", escalation_stats.HEADER,
                 lambda filters: escalation_stats.export(session, actor, filters, zone),
                 allowed=escalation_stats.ALLOWED_FILTERS)
-
 
 
 @blueprint.get("/audit-log")

@@ -40,6 +40,14 @@ def due_deadline_ids(session: Session, limit: int = 500) -> list[int]:
         .order_by(Deadline.due_at, Deadline.id).limit(limit)))
 
 
+def handle_due(session: Session, settings: DosingSettings) -> None:
+    """Every deadline due now, handled in the caller's transaction, in due order: for the demo's
+    seed and for tests that set a scene, not the scheduler (which sweeps in batches of their own
+    transactions: `dosing.jobs`)."""
+    for deadline_id in due_deadline_ids(session):
+        process(session, settings, deadline_id)
+
+
 def next_due_at(session: Session, exclude: Iterable[int] = ()) -> datetime | None:
     query = sa.select(sa.func.min(Deadline.due_at)).where(Deadline.state == DeadlineState.PENDING)
     if exclude:

@@ -75,3 +75,8 @@ class Prescription(Base):
         sa.CheckConstraint("refills >= 0 AND refills <= 5", name="schedule_iii_refills"),
         sa.CheckConstraint("quantity > 0 AND lozenges_per_dose > 0 AND strength_mg > 0", name="positive_amounts"),
     )
+
+    @property
+    def medication(self) -> str:
+        """The medication as records print it: drug, strength and dosage form."""
+        return f"{self.drug} {self.strength_mg} mg {self.dosage_form}"

@@ -37,8 +37,7 @@ def jordans_open_session_with_the_sitter_there(app) -> int:
             found = scheduling.schedule_session(session, Actor.system("test"), settings, jordan.id,
                                                 scheduled_at=clock.now() + settings.timings.window_opens_before / 2)
             session.flush()
-        for deadline_id in deadlines.due_deadline_ids(session):
-            deadlines.process(session, settings, deadline_id)
+        deadlines.handle_due(session, settings)
         assert found.state.value == "open"
         sitter_id = found.sitter_id
         checkins.sitter_here(session, SITTER, settings, sitter_id, channel=Channel.SMS)

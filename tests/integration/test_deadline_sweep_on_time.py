@@ -93,16 +93,23 @@ def test_a_failing_deadline_is_handled_apart_and_the_rest_of_its_batch_goes_ahea
     assert w.texts_to(session, good_course.patient.phone)[-1] == "taken_soon"
 
 
+def booked_and_committed(app, count: int, clock) -> list[int]:
+    """`count` courses, each with a session booked for the same time, committed; the clock then
+    stands just after their windows opened."""
+    with database(app).new_session() as session:
+        make = Builder(session, app.extensions["account_policy"])
+        courses = [w.course(app, session, make) for _ in range(count)]
+        at = w.in_hours(2)
+        ids = [w.book(session, c, at).id for c in courses]
+        session.commit()
+    clock.set(at - 30 * MINUTE)
+    return ids
+
+
 def test_a_sweep_skips_a_session_another_transaction_holds_and_takes_it_once_free(committed_app, clock):
     if not database(committed_app).dialect == "postgresql":
         pytest.skip("row locks and SKIP LOCKED: PostgreSQL (SQLite serializes whole transactions)")
-    with database(committed_app).new_session() as session:
-        make = Builder(session, committed_app.extensions["account_policy"])
-        courses = [w.course(committed_app, session, make) for _ in range(2)]
-        at = w.in_hours(2)
-        held, free = (w.book(session, c, at).id for c in courses)
-        session.commit()
-    clock.set(at - 30 * MINUTE)
+    held, free = booked_and_committed(committed_app, 2, clock)
     job = JobContext(committed_app)
     with database(committed_app).new_session() as holder:
         holder.execute(sa.select(DoseSession.id).where(DoseSession.id == held).with_for_update())  # a check-in, say
@@ -120,13 +127,7 @@ def test_a_sweep_skips_a_session_another_transaction_holds_and_takes_it_once_fre
 def test_threads_of_one_sweep_share_the_due_deadlines_each_handled_once(committed_app, clock):
     if not database(committed_app).dialect == "postgresql":
         pytest.skip("threads of one sweep: PostgreSQL (SQLite serializes writers, so the sweep uses one)")
-    with database(committed_app).new_session() as session:
-        make = Builder(session, committed_app.extensions["account_policy"])
-        courses = [w.course(committed_app, session, make) for _ in range(6)]
-        at = w.in_hours(2)
-        ids = [w.book(session, c, at).id for c in courses]
-        session.commit()
-    clock.set(at - 30 * MINUTE)
+    ids = booked_and_committed(committed_app, 6, clock)
     with committed_app.app_context():
         assert sweep_deadlines(JobContext(committed_app), batch=1, workers=3) == {"met": 6}
     with database(committed_app).new_session() as session:
