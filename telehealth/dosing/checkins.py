@@ -77,25 +77,29 @@ def sitter_ok(session: Session, actor: Actor, settings: DosingSettings, sitter_i
     if found.state not in rules.AFTER_DOSE:
         raise Conflict("Text HERE when you arrive. OK is for after it has been taken.")
     answered = settle(session, found, [DeadlineKind.OBSERVATION_ANSWER], DeadlineState.MET) > 0
+    now = clock.now()
     release_from = found.dosed_at + settings.timings.release_after
-    # Kept on the check-in it came with (its time says when it was taken).
-    payload = {} if pressure is None else {rules.SITTER_READING: pressure}
-    if clock.now() < release_from or pressure is None:
-        add_check_in(session, actor, found, "observation_ok", by="sitter", channel=channel, message_id=message_id,
-                     sitter_id=sitter_id, payload=payload)
-        if clock.now() >= release_from:
-            return Result(Outcome.RELEASE_NEEDS_READING, found)
+
+    def check_in(kind: str, **more: Any) -> None:
+        # The reading is kept on the check-in it came with (its time says when it was taken).
+        reading_kept = {} if pressure is None else {rules.SITTER_READING: pressure}
+        add_check_in(session, actor, found, kind, by="sitter", channel=channel, message_id=message_id,
+                     sitter_id=sitter_id, payload={**reading_kept, **more})
+
+    if now < release_from:
+        check_in("observation_ok")
         return Result(Outcome.CHECK_OK if answered else Outcome.STAY_UNTIL, found, at=release_from)
+    if pressure is None:
+        check_in("observation_ok")
+        return Result(Outcome.RELEASE_NEEDS_READING, found)
     findings = rules.release_findings(pressure, settings.thresholds)
     if findings:
-        add_check_in(session, actor, found, "findings.release", by="sitter", channel=channel, message_id=message_id,
-                     sitter_id=sitter_id, payload={**payload, "findings": [f.label for f in findings]})
+        check_in("findings.release", findings=[f.label for f in findings])
         escalate(session, actor, settings, found, Reason.ADVERSE_FINDING, rules.most_severe(findings),
                  findings=[f.code for f in findings])
         return Result(Outcome.RELEASE_URGENT, found)
-    add_check_in(session, actor, found, "release", by="sitter", channel=channel, message_id=message_id,
-                 sitter_id=sitter_id, payload=payload)
-    found.released_at = clock.now()
+    check_in("release")
+    found.released_at = now
     settle(session, found, [DeadlineKind.RELEASE, DeadlineKind.RELEASE_PROMPT], DeadlineState.MET)
     move(session, actor, found, Event.RELEASE)
     text_patient(session, found, templates.session_complete(settings.clinic))
