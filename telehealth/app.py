@@ -106,6 +106,7 @@ def register_web(app: Flask) -> None:
     from telehealth.compliance.views import blueprint as compliance_pages
     from telehealth.dispensing.views import blueprint as dispensing_pages
     from telehealth.dosing.portal import blueprint as dose_portal_pages
+    from telehealth.dosing.sitter_link import blueprint as sitter_link_pages
     from telehealth.dosing.views import blueprint as dosing_pages
     from telehealth.escalations.views import blueprint as escalation_pages
     from telehealth.inbound.views import blueprint as twilio_webhooks
@@ -123,6 +124,7 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(dispensing_pages)
     app.register_blueprint(dosing_pages)
     app.register_blueprint(dose_portal_pages)
+    app.register_blueprint(sitter_link_pages)
     app.register_blueprint(escalation_pages)
     app.register_blueprint(compliance_pages)
     app.register_blueprint(twilio_webhooks)

@@ -84,6 +84,8 @@ class AuditAction(enum.Enum):
     REPORT_EXPORTED = "report.exported"
     AUDIT_CHAIN_VERIFIED = "audit.chain_verified"
     INVENTORY_CORRECTED = "inventory.corrected"
+    # A session not yet started given another number after a booking or cancellation (details: dose_number, was).
+    DOSE_SESSION_RENUMBERED = "dose_session.renumbered"
 
 
 class AuditEvent(Base):

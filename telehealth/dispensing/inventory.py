@@ -105,7 +105,7 @@ def record_dose_taken(session: Session, actor: Actor, patient_id: int, amount: i
         raise RuleViolation("A dose takes at least one item.", {"amount": ["Give a whole number of at least 1."]})
     lots = _lots_by_expiry(session, patient_id)
     if sum(left for _, left in lots) < amount:
-        raise RuleViolation("Not enough on hand for this dose.", {"amount": ["Fewer items on hand than the dose."]})
+        raise RuleViolation("Not enough on hand.", {"amount": ["Fewer items on hand than a dose takes."]})
     movements, needed = [], amount
     for lot, left in lots:
         take = min(left, needed)

@@ -67,7 +67,8 @@ class PatientSessions(MethodView):
     @blueprint.arguments(BookRequest)
     @blueprint.response(201, SessionOut)
     @blueprint.alt_response(422, description="Outside the prescription's limits (`scheduled_at`, `prescription`, "
-                                             "`on_hand`, `sitter`), or a local time that does not exist that day")
+                                             "`on_hand`, `sitter`), a local time that does not exist that day, "
+                                             "or one sent with a UTC offset (`local_time`)")
     def post(self, body: dict, patient_id: int):
         """Book a session, by the patient or their prescriber: `scheduled_at` with its offset, or
         `local_date` and `local_time` read in the patient's own zone (right across clock changes)."""
@@ -129,7 +130,8 @@ class MyQuestionnaire(MethodView):
     @blueprint.arguments(QuestionnaireRequest)
     @blueprint.response(200, CheckInResultOut)
     @blueprint.alt_response(409, description="No session open, or that questionnaire is not the one due now")
-    @blueprint.alt_response(422, description="An answer missing, unreadable or out of range; nothing is stored")
+    @blueprint.alt_response(422, description="An answer missing, unreadable, out of range or not a question of "
+                                             "this questionnaire; nothing is stored")
     def post(self, body: dict):
         """Answer the questionnaire due now, all at once: `cleared` (take it by `at`),
         `waiting_for_sitter`, `keep_resting` (measure again at `at`), `held`, `not_cleared`, ..."""

@@ -19,11 +19,12 @@ from telehealth.actor import Actor
 from telehealth.audit.models import AuditAction
 from telehealth.audit.operations import record
 from telehealth.dispensing import inventory
-from telehealth.dosing import rules
+from telehealth.dosing import deadlines, rules
 from telehealth.dosing.models import Channel, Deadline, DeadlineKind, DeadlineState, DoseSession
 from telehealth.dosing.operations import (
     ACTIVE, UPCOMING, DosingSettings, Outcome, Result, add_check_in, add_deadline, answers, clock_label, ensure_is_patient,
-    escalate, first_answer_at, lock, move, patient_session, pending, settle, sitter_session, text_patient, text_sitter)
+    escalate, first_answer_at, lock, move, patient_session, settle, sitter_session, sos_answers_the_check,
+    text_patient, text_sitter)
 from telehealth.dosing.rules import (BLOOD_PRESSURE, BLOOD_PRESSURE_RECHECK, Event, Question, Questionnaire,
                                      SessionState)
 from telehealth.errors import Conflict, NotAllowed, RuleViolation
@@ -35,23 +36,36 @@ NOT_ACTIVE = "your prescription is not active."
 TOO_SOON = "it is too soon after your last session."
 WEEKLY_LIMIT = "you have had the most sessions allowed in 7 days."
 NOTHING_ON_HAND = "there is not enough on hand."
+# A check-in that comes after its session ended (missed while the sweep was behind).
+SESSION_ENDED = "This session has ended: its time has passed. Text STATUS to see what is next."
+CLEARANCE_EXPIRED = ("Your clearance has expired, so we cannot record it now. If you have already taken it, "
+                     "call the clinic now; if not, please do not take it.")
 
 
 # --- the sitter ----------------------------------------------------------------------------
 
-def _sitters_session(session: Session, sitter_id: int) -> DoseSession:
+def _as_of_now(session: Session, settings: DosingSettings, found: DoseSession) -> DoseSession:
+    """The locked session with what fell due settled first (`deadlines.catch_up`); a session that
+    this ends (missed) is refused as the sweep would have left it."""
+    deadlines.catch_up(session, settings, found)
+    if found.state.finished:
+        raise Conflict(SESSION_ENDED)
+    return found
+
+
+def _sitters_session(session: Session, settings: DosingSettings, sitter_id: int) -> DoseSession:
     found = sitter_session(session, sitter_id, UPCOMING)
     if found is None:
         raise Conflict("No session is open for you now. We will text you before the next one.")
     if found.sitter_id != sitter_id:
         raise Conflict("You are not the sitter named for this session. Please call the clinic.")
-    return found
+    return _as_of_now(session, settings, found)
 
 
 def sitter_here(session: Session, actor: Actor, settings: DosingSettings, sitter_id: int, *, channel: Channel,
                 message_id: int | None = None) -> Result:
     """The sitter has arrived and will stay for the whole observation."""
-    found = _sitters_session(session, sitter_id)
+    found = _sitters_session(session, settings, sitter_id)
     if found.state is SessionState.SCHEDULED:
         opens = found.scheduled_at - settings.timings.window_opens_before
         raise Conflict(f"The session opens at {clock_label(found, opens)}. Text HERE when you arrive then.")
@@ -73,7 +87,7 @@ def sitter_ok(session: Session, actor: Actor, settings: DosingSettings, sitter_i
     time answers the check and asks for the reading; an urgent reading escalates and does not
     release (SPEC §4: an urgent pressure is a post-dose finding at any time)."""
     pressure = None if reading is None else rules.read_answer(rules.BLOOD_PRESSURE_AT_RELEASE, reading)
-    found = _sitters_session(session, sitter_id)
+    found = _sitters_session(session, settings, sitter_id)
     if found.state not in rules.AFTER_DOSE:
         raise Conflict("Text HERE when you arrive. OK is for after it has been taken.")
     answered = settle(session, found, [DeadlineKind.OBSERVATION_ANSWER], DeadlineState.MET) > 0
@@ -86,18 +100,18 @@ def sitter_ok(session: Session, actor: Actor, settings: DosingSettings, sitter_i
         add_check_in(session, actor, found, kind, by="sitter", channel=channel, message_id=message_id,
                      sitter_id=sitter_id, payload={**reading_kept, **more})
 
+    findings = [] if pressure is None else rules.sitter_reading_findings(pressure, settings.thresholds)
+    if findings:   # whatever the time: an OK with an urgent pressure is not OK
+        check_in("findings.release", findings=[f.label for f in findings])
+        escalate(session, actor, settings, found, Reason.ADVERSE_FINDING, rules.most_severe(findings),
+                 findings=[f.code for f in findings])
+        return Result(Outcome.RELEASE_URGENT, found)
     if now < release_from:
         check_in("observation_ok")
         return Result(Outcome.CHECK_OK if answered else Outcome.STAY_UNTIL, found, at=release_from)
     if pressure is None:
         check_in("observation_ok")
         return Result(Outcome.RELEASE_NEEDS_READING, found)
-    findings = rules.release_findings(pressure, settings.thresholds)
-    if findings:
-        check_in("findings.release", findings=[f.label for f in findings])
-        escalate(session, actor, settings, found, Reason.ADVERSE_FINDING, rules.most_severe(findings),
-                 findings=[f.code for f in findings])
-        return Result(Outcome.RELEASE_URGENT, found)
     check_in("release")
     found.released_at = now
     settle(session, found, [DeadlineKind.RELEASE, DeadlineKind.RELEASE_PROMPT], DeadlineState.MET)
@@ -106,14 +120,24 @@ def sitter_ok(session: Session, actor: Actor, settings: DosingSettings, sitter_i
     return Result(Outcome.RELEASED, found)
 
 
+def sitter_sos(session: Session, actor: Actor, settings: DosingSettings, dose_session_id: int, *,
+               channel: Channel) -> Result:
+    """SOS from the sitter's page (SPEC §6: SOS from anyone is urgent): never refused, whatever
+    the session's state; during observation it also answers the check."""
+    found = lock(session, dose_session_id)
+    sos_answers_the_check(session, found)
+    escalate(session, actor, settings, found, Reason.SOS, Severity.URGENT, sender="sitter", channel=channel.value)
+    return Result(Outcome.SOS_RAISED, found)
+
+
 # --- the patient's questionnaires ------------------------------------------------------------
 
-def _patients_session(session: Session, actor: Actor, patient_id: int) -> DoseSession:
+def _patients_session(session: Session, actor: Actor, settings: DosingSettings, patient_id: int) -> DoseSession:
     found = patient_session(session, patient_id, UPCOMING)
     if found is None:
         raise Conflict("You have no session open now. Text STATUS to see what is next.")
     ensure_is_patient(actor, found.patient)
-    return found
+    return _as_of_now(session, settings, found)
 
 
 def due_questionnaire(found: DoseSession, settings: DosingSettings) -> Questionnaire:
@@ -166,7 +190,7 @@ def _next_step(session: Session, settings: DosingSettings, found: DoseSession, q
 
 def start(session: Session, actor: Actor, settings: DosingSettings, patient_id: int) -> Result:
     """READY: begin (or carry on with) the questionnaire that is due."""
-    found = _patients_session(session, actor, patient_id)
+    found = _patients_session(session, actor, settings, patient_id)
     questionnaire = due_questionnaire(found, settings)
     _mark_started(found, questionnaire)
     return _next_step(session, settings, found, questionnaire, answers(session, found, questionnaire))
@@ -175,7 +199,7 @@ def start(session: Session, actor: Actor, settings: DosingSettings, patient_id: 
 def answer(session: Session, actor: Actor, settings: DosingSettings, patient_id: int, text: str, *,
            channel: Channel, message_id: int | None = None) -> Result:
     """One answer by SMS: to the first question not yet answered of the questionnaire under way."""
-    found = _patients_session(session, actor, patient_id)
+    found = _patients_session(session, actor, settings, patient_id)
     questionnaire = due_questionnaire(found, settings)
     started = found.pre_dose_started_at if questionnaire is Questionnaire.PRE_DOSE else found.post_dose_started_at
     if started is None:
@@ -188,6 +212,12 @@ def answer(session: Session, actor: Actor, settings: DosingSettings, patient_id:
     value = rules.read_answer(question, text)
     _store(session, actor, found, questionnaire, question, value, channel=channel, message_id=message_id)
     given[question.key] = value
+    at_once = rules.findings_at_once(questionnaire, {question.key: value}, settings.thresholds)
+    if at_once and rules.questions_left(questionnaire, given, settings.thresholds):
+        # A crisis answer is acted on now, not when (or if) the last question is answered.
+        if questionnaire is Questionnaire.PRE_DOSE:
+            return _hold(session, actor, settings, found, at_once, channel=channel)
+        return _urgent_after_dose(session, actor, settings, found, at_once, channel=channel)
     return _after_answers(session, actor, settings, found, questionnaire, given, channel=channel)
 
 
@@ -195,7 +225,7 @@ def submit(session: Session, actor: Actor, settings: DosingSettings, patient_id:
            questionnaire: Questionnaire, values: Mapping[str, Any], *, channel: Channel) -> Result:
     """A whole questionnaire from the web or the API: every question still open is answered at once,
     or nothing is stored. Questions already answered by text keep their first answer."""
-    found = _patients_session(session, actor, patient_id)
+    found = _patients_session(session, actor, settings, patient_id)
     due = due_questionnaire(found, settings)
     if due is not questionnaire:
         raise Conflict("That check-in is not the one due now.")
@@ -263,8 +293,17 @@ def _complete_pre_dose(session: Session, actor: Actor, settings: DosingSettings,
     inventory.report_count(session, actor, settings.dispensing, found.patient_id, given[rules.ON_HAND.key],
                            channel=channel.value)
     holds = [finding for finding in rules.pre_dose_findings(given, settings.thresholds) if finding.hold]
+    if found.hold_released_by_id is not None:
+        # Held at a crisis answer before the end of the check-in, and released by a prescriber
+        # who reviewed it: what they released does not hold the session again.
+        holds = [finding for finding in holds if finding.label not in (found.hold_findings or [])]
     if not holds:
         return try_clear(session, actor, settings, found, notify_patient=False)
+    return _hold(session, actor, settings, found, holds, channel=channel)
+
+
+def _hold(session: Session, actor: Actor, settings: DosingSettings, found: DoseSession,
+          holds: list[rules.Finding], *, channel: Channel) -> Result:
     move(session, actor, found, Event.HOLD, findings=[f.code for f in holds])
     found.held_at = clock.now()
     found.hold_findings = [f.label for f in holds]
@@ -297,16 +336,25 @@ def _complete_post_dose(session: Session, actor: Actor, settings: DosingSettings
         add_check_in(session, actor, found, "findings.post_dose", by="patient", channel=channel,
                      payload={"findings": [f.label for f in findings]})
     severity = rules.most_severe(findings)
-    crisis = any(f.crisis for f in findings)
+    if severity is Severity.URGENT:
+        return _urgent_after_dose(session, actor, settings, found, findings, channel=channel)
     if severity is not None:
         escalate(session, actor, settings, found, Reason.ADVERSE_FINDING, severity,
                  findings=[f.code for f in findings if f.severity is not None])
-    if severity is Severity.URGENT:
-        text_sitter(session, found, templates.crisis_to_sitter(settings.clinic) if crisis
-                    else templates.sos_reply(settings.clinic))
-        _crisis_to_patient(session, settings, found, crisis, channel)
-        return Result(Outcome.POST_DOSE_URGENT, found, crisis=crisis)
     return Result(Outcome.POST_DOSE_RECORDED, found, at=found.dosed_at + settings.timings.release_after)
+
+
+def _urgent_after_dose(session: Session, actor: Actor, settings: DosingSettings, found: DoseSession,
+                       findings: list[rules.Finding], *, channel: Channel) -> Result:
+    """An urgent post-dose finding: paged now, the sitter told to stay (or the crisis lines), and
+    the patient's reply says call 911 (or 988)."""
+    crisis = any(f.crisis for f in findings)
+    escalate(session, actor, settings, found, Reason.ADVERSE_FINDING, Severity.URGENT,
+             findings=[f.code for f in findings if f.severity is not None])
+    text_sitter(session, found, templates.crisis_to_sitter(settings.clinic) if crisis
+                else templates.sos_reply(settings.clinic))
+    _crisis_to_patient(session, settings, found, crisis, channel)
+    return Result(Outcome.POST_DOSE_URGENT, found, crisis=crisis)
 
 
 # --- clearance and the dose ------------------------------------------------------------------
@@ -360,6 +408,9 @@ def taken(session: Session, actor: Actor, settings: DosingSettings, patient_id: 
     if found is None:
         raise Conflict("You have no session open now. Please do not take anything until you are cleared.")
     ensure_is_patient(actor, found.patient)
+    deadlines.catch_up(session, settings, found)
+    if found.state is SessionState.MISSED:
+        raise Conflict(CLEARANCE_EXPIRED if found.cleared_at else SESSION_ENDED)
     if found.state in rules.AFTER_DOSE:
         raise Conflict(f"We already recorded it as taken at {clock_label(found, found.dosed_at)}.")
     if found.state is SessionState.ON_HOLD:
@@ -369,8 +420,13 @@ def taken(session: Session, actor: Actor, settings: DosingSettings, patient_id: 
             else "your sitter must text HERE first."
         raise Conflict(f"Please do not take it yet, you are not cleared: {missing}")
     now, timings = clock.now(), settings.timings
-    inventory.record_dose_taken(session, actor, found.patient_id, found.prescription.lozenges_per_dose,
-                                dose_session_id=found.id)
+    try:
+        inventory.record_dose_taken(session, actor, found.patient_id, found.prescription.lozenges_per_dose,
+                                    dose_session_id=found.id)
+    except RuleViolation:
+        # Fewer on hand than at clearance (some reported wasted or returned since): told in the
+        # words of the clearance gate, which name nothing a text may not.
+        raise Conflict(f"Please do not take it: {NOTHING_ON_HAND} Please call the clinic.") from None
     move(session, actor, found, Event.TAKE)
     found.dosed_at = now
     add_check_in(session, actor, found, "dose_taken", by="patient", channel=channel, message_id=message_id)
@@ -401,9 +457,18 @@ def release_hold(session: Session, actor: Actor, settings: DosingSettings, dose_
     found.hold_released_by_id, found.hold_release_note = actor.user_id, text
     record(session, actor, AuditAction.DOSE_SESSION_HOLD_RELEASED, object_type="dose_session", object_id=found.id,
            patient_id=found.patient_id, details={"note_length": len(text)})
-    if found.sitter_arrived_at is None and pending(session, found, DeadlineKind.SITTER_ARRIVAL) is None:
-        add_deadline(session, found, DeadlineKind.SITTER_ARRIVAL, clock.now() + settings.timings.sitter_arrival_after)
-    result = try_clear(session, actor, settings, found, notify_patient=True)
-    if result.outcome is Outcome.WAITING_FOR_SITTER:
-        text_patient(session, found, templates.hold_released(settings.clinic))
-    return Result(Outcome.HOLD_RELEASED, found, problem=result.problem)
+    # The sitter was told nothing would be taken and may have gone home: an arrival from before the
+    # hold does not count. The patient is cleared only once the sitter texts HERE again, after this
+    # release (SPEC §1: never a dose alone), and a check-in cut short by the hold is finished first.
+    found.sitter_arrived_at = None
+    by = clock.now() + settings.timings.sitter_arrival_after
+    renewed = [DeadlineKind.SITTER_ARRIVAL]
+    if found.pre_dose_completed_at is None:
+        renewed.append(DeadlineKind.PRE_DOSE_REPORT)
+    settle(session, found, renewed, DeadlineState.CANCELLED, note="renewed at the hold release")
+    for kind in renewed:
+        add_deadline(session, found, kind, by)
+    text_sitter(session, found, templates.hold_released_sitter(settings.clinic, clock_label(found, by)))
+    text_patient(session, found, templates.hold_released(settings.clinic) if found.pre_dose_completed_at
+                 else templates.hold_released_finish(settings.clinic))
+    return Result(Outcome.HOLD_RELEASED, found)

@@ -25,8 +25,8 @@ from telehealth.audit.models import AuditAction
 from telehealth.audit.operations import record
 from telehealth.dosing import rules
 from telehealth.dosing.models import Deadline, DeadlineKind, DeadlineState, DoseSession
-from telehealth.dosing.operations import (DosingSettings, add_deadline, clock_label, escalate, lock, move,
-                                          text_patient, text_sitter)
+from telehealth.dosing.operations import (DosingSettings, add_deadline, answers, clock_label, escalate, lock,
+                                          move, new_sitter_link, pending, text_patient, text_sitter)
 from telehealth.dosing.rules import Event, SessionState
 from telehealth.escalations.rules import Reason, Severity
 from telehealth.messaging import templates
@@ -113,6 +113,25 @@ def handle(session: Session, settings: DosingSettings, found: DoseSession, deadl
     return state
 
 
+# The deadlines whose passing changes what a check-in may do: a window that opened, and every
+# step that was missed. Reminders are left to the sweep (a late one is not worth a text now).
+DECIDING = (DeadlineKind.WINDOW_OPENS, DeadlineKind.SITTER_ARRIVAL, DeadlineKind.PRE_DOSE_REPORT,
+            DeadlineKind.DOSE_TAKEN, DeadlineKind.POST_DOSE_REPORT, DeadlineKind.OBSERVATION_ANSWER,
+            DeadlineKind.RELEASE)
+
+
+def catch_up(session: Session, settings: DosingSettings, found: DoseSession) -> None:
+    """Handle the session's deadlines that are due but not swept yet (a scheduler behind, or down
+    and not yet restarted), as the sweep would, before a check-in acts on the session: a TAKEN
+    45 minutes after clearance must meet an expired clearance, not a late sweep that finds the dose
+    taken and counts the deadline met. The caller holds the session's lock. If the check-in is then
+    refused and rolled back, the sweep does the same on its next pass."""
+    for deadline in session.scalars(sa.select(Deadline).where(
+            Deadline.dose_session_id == found.id, Deadline.state == DeadlineState.PENDING,
+            Deadline.due_at <= clock.now(), Deadline.kind.in_(DECIDING)).order_by(Deadline.due_at, Deadline.id)):
+        handle(session, settings, found, deadline)
+
+
 # Each handler returns the state its deadline settles in, with a note. It runs after the claim,
 # so the session's own bookkeeping (cancelling pending deadlines when it ends) leaves this one be.
 
@@ -135,6 +154,7 @@ def _window_opens(session: Session, settings: DosingSettings, found: DoseSession
         return DeadlineState.CANCELLED, found.state.value
     move(session, SWEEP, found, Event.OPEN_WINDOW)
     found.window_opened_at = clock.now()
+    _close_earlier(session, found)
     time = clock_label(found, found.scheduled_at)
 
     # The window's reminder is worth sending late while the session can still go ahead (a
@@ -143,8 +163,30 @@ def _window_opens(session: Session, settings: DosingSettings, found: DoseSession
                                                settings.timings.pre_dose_report_after):
         return DeadlineState.CANCELLED, "too late to send"
     text_patient(session, found, templates.window_open_patient(settings.clinic, time))
-    text_sitter(session, found, templates.window_open_sitter(settings.clinic, time))
+    text_sitter(session, found, templates.window_open_sitter(settings.clinic, time,
+                                                             new_sitter_link(settings, found)))
     return DeadlineState.MET, None
+
+
+def _close_earlier(session: Session, found: DoseSession) -> None:
+    """The patient's earlier sessions still on hold, or dosed and never released (escalated at
+    the release deadline), end when their next window opens: every check-in goes to the patient's
+    earliest unfinished session, and a stale one would take the new session's HERE and READY. The
+    hold's or the missed release's escalation stays open for the prescriber; the record stays
+    incomplete (it holds the next shipment)."""
+    stale = session.scalars(sa.select(DoseSession).where(
+        DoseSession.patient_id == found.patient_id, DoseSession.scheduled_at < found.scheduled_at,
+        DoseSession.state.in_([SessionState.ON_HOLD, *rules.AFTER_DOSE]))
+        # Skipping a session another transaction holds (a prescriber cancelling it, the sitter's
+        # late OK): it is being decided there, and waiting could cross that transaction's locks.
+        .order_by(DoseSession.scheduled_at).with_for_update(skip_locked=True))
+    for earlier in stale:
+        if earlier.state is SessionState.ON_HOLD:
+            earlier.end_reason = "cancelled: the hold was not released before the next session"
+            move(session, SWEEP, earlier, Event.CANCEL, reason="next session")
+        elif pending(session, earlier, DeadlineKind.RELEASE) is None:
+            earlier.end_reason = "missed: not released by the sitter"
+            move(session, SWEEP, earlier, Event.CLOSE_UNRELEASED)
 
 
 def _before_dose_missing(found: DoseSession) -> list[str]:
@@ -187,6 +229,12 @@ def _arrival_or_report(session: Session, settings: DosingSettings, found: DoseSe
 def _bp_recheck(session: Session, settings: DosingSettings, found: DoseSession, deadline: Deadline) -> Handled:
     if found.state is not SessionState.OPEN or found.pre_dose_completed_at is not None:
         return DeadlineState.CANCELLED, found.state.value
+    given = answers(session, found, rules.Questionnaire.PRE_DOSE)
+    if rules.questions_left(rules.Questionnaire.PRE_DOSE, given, settings.thresholds)[0] \
+            is not rules.BLOOD_PRESSURE_RECHECK:
+        # One question per message (SPEC §6): the patient is still answering the others, and the
+        # recheck is asked as soon as they are done.
+        return DeadlineState.CANCELLED, "other questions first"
     return _remind(settings, deadline, lambda: text_patient(
         session, found, templates.question(settings.clinic, rules.BLOOD_PRESSURE_RECHECK.key)))
 

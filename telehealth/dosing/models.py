@@ -44,6 +44,9 @@ class DoseSession(Base):
     hold_released_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     hold_release_note: Mapped[str | None] = mapped_column(sa.Text)
     end_reason: Mapped[str | None] = mapped_column(sa.String(200))
+    # The sitter's web link (SPEC §1: sitters check in by SMS or via a web link), texted when the
+    # window opens: only its SHA-256 is kept, so reading the database does not give the link.
+    sitter_link_hash: Mapped[str | None] = mapped_column(sa.String(64))
 
     patient: Mapped[Patient] = relationship()
     prescription: Mapped[Prescription] = relationship()
@@ -56,6 +59,7 @@ class DoseSession(Base):
         sa.Index("ix_dose_sessions_patient_id_scheduled_at", "patient_id", "scheduled_at"),
         # Compliance dose records are filtered by the day the dose was taken (migration 0009).
         sa.Index("ix_dose_sessions_dosed_at", "dosed_at"),
+        sa.Index("ix_dose_sessions_sitter_link_hash", "sitter_link_hash", unique=True),
     )
 
 

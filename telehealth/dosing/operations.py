@@ -9,6 +9,8 @@ channels answering at once, are decided one after the other: whichever comes fir
 from __future__ import annotations
 
 import enum
+import hashlib
+import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Iterable, Mapping
@@ -43,12 +45,14 @@ class DosingSettings:
     thresholds: Thresholds
     escalations: EscalationSettings
     dispensing: DispensingSettings
+    public_base_url: str = ""   # where the sitter's link points (PUBLIC_BASE_URL)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "DosingSettings":
         return cls(clinic=config["CLINIC_NAME"], timings=Timings.from_config(config),
                    thresholds=Thresholds.from_config(config), escalations=EscalationSettings.from_config(config),
-                   dispensing=DispensingSettings.from_config(config))
+                   dispensing=DispensingSettings.from_config(config),
+                   public_base_url=(config.get("PUBLIC_BASE_URL") or "").rstrip("/"))
 
 
 class Outcome(enum.Enum):
@@ -72,6 +76,7 @@ class Outcome(enum.Enum):
     RELEASED = "released"
     CANCELLED = "cancelled"
     HOLD_RELEASED = "hold_released"
+    SOS_RAISED = "sos_raised"            # an urgent alert: the reply says call 911
 
 
 @dataclass(frozen=True)
@@ -144,6 +149,29 @@ def ensure_is_patient(actor: Actor, patient: Patient) -> None:
                      patient_id=patient.id, hide_existence=True)
 
 
+# --- the sitter's web link ----------------------------------------------------------------
+
+SITTER_LINK_PATH = "/s/"
+
+
+def link_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_sitter_link(settings: DosingSettings, dose_session: DoseSession) -> str:
+    """A fresh link for the session's sitter, replacing any earlier one: 128 random bits, of which
+    only the hash is stored. It works while the session is under way (`session_of_link`)."""
+    token = secrets.token_urlsafe(16)
+    dose_session.sitter_link_hash = link_hash(token)
+    return f"{settings.public_base_url}{SITTER_LINK_PATH}{token}"
+
+
+def session_of_link(session: Session, token: str) -> DoseSession | None:
+    if not token or len(token) > 64:
+        return None
+    return session.scalar(sa.select(DoseSession).where(DoseSession.sitter_link_hash == link_hash(token)))
+
+
 # --- moving the state --------------------------------------------------------------------
 
 def move(session: Session, actor: Actor, dose_session: DoseSession, event: Event, **details: Any) -> None:
@@ -175,6 +203,13 @@ def settle(session: Session, dose_session: DoseSession, kinds: Iterable[Deadline
         Deadline.state == DeadlineState.PENDING).values(state=state, settled_at=clock.now(), note=note)
         .execution_options(synchronize_session=False))
     return result.rowcount
+
+
+def sos_answers_the_check(session: Session, dose_session: DoseSession) -> None:
+    """The observation check asks for OK, or SOS if not (SPEC §4): a sitter's SOS answers it, and
+    must not be paged a second time as "no answer"."""
+    if dose_session.state in rules.AFTER_DOSE:
+        settle(session, dose_session, [DeadlineKind.OBSERVATION_ANSWER], DeadlineState.MET, note="SOS")
 
 
 def cancel_deadlines(session: Session, dose_session: DoseSession) -> None:

@@ -59,6 +59,8 @@ class Event(enum.Enum):
     RELEASE = "release"
     RELEASE_HOLD = "release_hold"
     CANCEL = "cancel"
+    # Dosed, never released by the sitter (that was escalated), and the patient's next window opens.
+    CLOSE_UNRELEASED = "close_unreleased"
 
 
 S, E = SessionState, Event
@@ -80,6 +82,8 @@ TRANSITIONS: dict[tuple[SessionState, Event], SessionState] = {
     (S.OPEN, E.CANCEL): S.CANCELLED,
     (S.CLEARED, E.CANCEL): S.CANCELLED,
     (S.ON_HOLD, E.CANCEL): S.CANCELLED,
+    (S.DOSED, E.CLOSE_UNRELEASED): S.MISSED,
+    (S.OBSERVING, E.CLOSE_UNRELEASED): S.MISSED,
 }
 del S, E
 
@@ -203,6 +207,12 @@ QUESTIONS: dict[Questionnaire, tuple[Question, ...]] = {
     Questionnaire.POST_DOSE: (CHEST_PAIN, SELF_HARM, NAUSEA, DISSOCIATION, BLOOD_PRESSURE),
 }
 BY_KEY = {q.key: q for qs in QUESTIONS.values() for q in qs} | {BLOOD_PRESSURE_RECHECK.key: BLOOD_PRESSURE_RECHECK}
+# The answers a questionnaire may carry: its questions, and for the pre-dose one the recheck.
+ANSWER_KEYS: dict[Questionnaire, frozenset[str]] = {
+    Questionnaire.PRE_DOSE: frozenset([*(q.key for q in QUESTIONS[Questionnaire.PRE_DOSE]), BLOOD_PRESSURE_RECHECK.key]),
+    Questionnaire.POST_DOSE: frozenset(q.key for q in QUESTIONS[Questionnaire.POST_DOSE]),
+}
+NOT_A_QUESTION = "Not a question of this check-in."
 
 _BP = re.compile(r"(\d{1,3}) ?(?:/|over) ?(\d{1,3})", re.IGNORECASE)
 _WHOLE = re.compile(r"\d{1,4}")
@@ -320,12 +330,21 @@ def post_dose_findings(answers: Mapping[str, Any], t: Thresholds) -> list[Findin
     return found
 
 
-def release_findings(reading: Iterable[int], t: Thresholds) -> list[Finding]:
-    """The sitter's reading at release. An urgent pressure is a post-dose finding at any time
-    (SPEC §4): it escalates, and the patient is not released."""
+def findings_at_once(questionnaire: Questionnaire, answer: Mapping[str, Any], t: Thresholds) -> list[Finding]:
+    """What one answer shows that cannot wait for the rest of its questionnaire: thoughts of
+    self-harm before the dose (the crisis lines go out at once, and the session is held), and
+    anything urgent after it (SPEC §4: a post-dose finding "or any time")."""
+    if questionnaire is Questionnaire.PRE_DOSE:
+        return [f for f in pre_dose_findings(answer, t) if f.crisis]
+    return [f for f in post_dose_findings(answer, t) if f.severity is Severity.URGENT]
+
+
+def sitter_reading_findings(reading: Iterable[int], t: Thresholds) -> list[Finding]:
+    """A reading the sitter sent with OK, at release or at any check before it. An urgent pressure
+    is a post-dose finding at any time (SPEC §4): it escalates, and the patient is not released."""
     if _pressure_is_urgent(reading, t):
         systolic, diastolic = reading
-        return [Finding("bp_urgent", f"blood pressure {systolic}/{diastolic} at release", Severity.URGENT)]
+        return [Finding("bp_urgent", f"blood pressure {systolic}/{diastolic} taken by the sitter", Severity.URGENT)]
     return []
 
 
@@ -399,12 +418,22 @@ def scheduling_problems(*, at: datetime, now: datetime, local_day: date, terms: 
 
 # --- local time ----------------------------------------------------------------------------
 
+BEYOND_THE_PRESCRIPTION = "Choose a date within the prescription."
+
+
 def local_to_utc(day: date, at: time, zone_name: str) -> datetime:
     """A wall-clock time in the patient's zone as UTC. A time that does not exist that day (the
-    clocks jump forward) is refused; one that happens twice (they fall back) means the first."""
+    clocks jump forward) is refused; one that happens twice (they fall back) means the first.
+    A day whose time in UTC falls off the calendar (9999-12-31 late in the Americas) is refused too."""
+    if at.tzinfo is not None:
+        # Dropping the offset would read "09:00Z" as 9 AM the patient's time: a different moment.
+        raise ValueError("a wall-clock time in the patient's zone carries no UTC offset")
     zone = ZoneInfo(zone_name)
-    naive = datetime.combine(day, at.replace(tzinfo=None, fold=0))
-    moment = naive.replace(tzinfo=zone).astimezone(timezone.utc)
+    naive = datetime.combine(day, at.replace(fold=0))
+    try:
+        moment = naive.replace(tzinfo=zone).astimezone(timezone.utc)
+    except OverflowError:
+        raise RuleViolation(BEYOND_THE_PRESCRIPTION, {"local_date": [BEYOND_THE_PRESCRIPTION]}) from None
     if moment.astimezone(zone).replace(tzinfo=None) != naive:
         message = f"{at.strftime('%H:%M')} does not exist on {day.isoformat()} (the clocks change)."
         raise RuleViolation(message, {"scheduled_at": [message]})

@@ -3,10 +3,14 @@
 A session is booked by the patient's prescriber or the patient, only within the prescription:
 active and unexpired, the series length, the minimum spacing, the weekly maximum, enough on hand
 for it and every session already booked, and an active sitter with a confirmed phone.
+
+Dose numbers follow time order among a prescription's sessions that count in the series (not
+cancelled or missed): after a booking or a cancellation the sessions not yet started are numbered
+again, so no two booked sessions share a number.
 """
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta, timezone
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -27,8 +31,22 @@ from telehealth.errors import Conflict, NotAllowed, NotFound, RuleViolation
 from telehealth.messaging import templates
 from telehealth.prescriptions.models import Prescription, PrescriptionStatus
 
-# Sessions that hold a place in the series and on the calendar (cancelled and missed ones do not).
+# Sessions that hold a place in the series and on the calendar: cancelled and missed ones do not,
+# unless the dose was taken (one closed unreleased after its dose ends "missed" yet was a dose).
 BOOKED = [s for s in SessionState if s not in (SessionState.CANCELLED, SessionState.MISSED)]
+HOLDS_A_PLACE = sa.or_(DoseSession.state.in_(BOOKED), DoseSession.dosed_at.is_not(None))
+
+# The rules look a week either side of a booking and read it in the patient's zone: a time closer
+# than that to the ends of the calendar cannot be read so (and no prescription reaches it).
+_CALENDAR_MARGIN = timedelta(days=8)
+_EARLIEST = datetime.min.replace(tzinfo=timezone.utc) + _CALENDAR_MARGIN
+_LATEST = datetime.max.replace(tzinfo=timezone.utc) - _CALENDAR_MARGIN
+
+
+def _lock_patient(session: Session, patient_id: int) -> None:
+    """Bookings and cancellations of a patient's sessions renumber them: they take the patient's
+    lock first (then the sessions'), so they run one after the other, never crossing locks."""
+    session.get(Patient, patient_id, with_for_update=True)
 
 
 def _may_book(actor: Actor, patient: Patient) -> None:
@@ -63,9 +81,43 @@ def terms_of(prescription: Prescription) -> SeriesTerms:
                        lozenges_per_dose=prescription.lozenges_per_dose)
 
 
+def _in_utc(moment: datetime, field: str) -> datetime:
+    """`moment` in UTC; at the ends of the calendar it is refused under `field`, the one the client sent."""
+    try:
+        at = clock.ensure_utc(moment)
+    except OverflowError:   # its UTC is off the calendar: 9999-12-31 23:00 at UTC-6
+        at = None
+    if at is None or not _EARLIEST <= at <= _LATEST:
+        raise RuleViolation(rules.BEYOND_THE_PRESCRIPTION, {field: [rules.BEYOND_THE_PRESCRIPTION]})
+    return at
+
+
 def local_time(patient: Patient, day: date, at: time) -> datetime:
     """A time the patient (or their prescriber) typed, read in the patient's own zone."""
-    return rules.local_to_utc(day, at, patient.timezone)
+    return _in_utc(rules.local_to_utc(day, at, patient.timezone), "local_date")
+
+
+def renumber(session: Session, actor: Actor, prescription_id: int, *, booking: DoseSession | None = None) -> None:
+    """Number the prescription's sessions not yet started in time order among those that count in
+    the series, after any under way or done (those keep the number their records already carry).
+    Each number changed is audited; `booking`, the session just booked, is audited by its booking."""
+    # Locked and read afresh: a booking, a cancellation and the sweep opening a window may meet here.
+    session.scalars(sa.select(DoseSession.id).where(DoseSession.prescription_id == prescription_id,
+                                                    DoseSession.state == SessionState.SCHEDULED)
+                    .with_for_update()).all()
+    counting = session.scalars(sa.select(DoseSession).where(DoseSession.prescription_id == prescription_id,
+                                                            HOLDS_A_PLACE)
+                               .order_by(DoseSession.scheduled_at, DoseSession.id)
+                               .execution_options(populate_existing=True))
+    previous = 0
+    for dose_session in counting:
+        if dose_session.state is SessionState.SCHEDULED and dose_session.dose_number != previous + 1:
+            was, dose_session.dose_number = dose_session.dose_number, previous + 1
+            if dose_session is not booking:
+                record(session, actor, AuditAction.DOSE_SESSION_RENUMBERED, object_type="dose_session",
+                       object_id=dose_session.id, patient_id=dose_session.patient_id,
+                       details={"dose_number": dose_session.dose_number, "was": was})
+        previous = dose_session.dose_number
 
 
 def schedule_session(session: Session, actor: Actor, settings: DosingSettings, patient_id: int, *,
@@ -75,13 +127,12 @@ def schedule_session(session: Session, actor: Actor, settings: DosingSettings, p
     if patient is None:
         raise NotFound("No such patient.")
     _may_book(actor, patient)
-    at = clock.ensure_utc(scheduled_at)
+    at = _in_utc(scheduled_at, "scheduled_at")
     prescription = active_prescription(session, patient.id)
     if prescription is None:
         raise RuleViolation("The patient has no active prescription.",
                             {"prescription": ["The patient has no active prescription."]})
-    booked = list(session.scalars(sa.select(DoseSession).where(DoseSession.patient_id == patient.id,
-                                                               DoseSession.state.in_(BOOKED))))
+    booked = list(session.scalars(sa.select(DoseSession).where(DoseSession.patient_id == patient.id, HOLDS_A_PLACE)))
     sitter = session_sitter(session, patient.id)
     problems = rules.scheduling_problems(
         at=at, now=clock.now(), local_day=rules.to_local(at, patient.timezone).date(), terms=terms_of(prescription),
@@ -99,6 +150,7 @@ def schedule_session(session: Session, actor: Actor, settings: DosingSettings, p
                                scheduled_by_id=actor.user_id)
     session.add(dose_session)
     session.flush()
+    renumber(session, actor, prescription.id, booking=dose_session)   # it may be earlier than others booked
     timings = settings.timings
     add_deadline(session, dose_session, DeadlineKind.WINDOW_OPENS, at - timings.window_opens_before)
     add_deadline(session, dose_session, DeadlineKind.SITTER_ARRIVAL, at + timings.sitter_arrival_after)
@@ -111,6 +163,10 @@ def schedule_session(session: Session, actor: Actor, settings: DosingSettings, p
 def cancel_session(session: Session, actor: Actor, settings: DosingSettings, dose_session_id: int, *,
                    reason: str) -> DoseSession:
     """Cancel before the dose: the patient (SKIP) or their prescriber. Patient and sitter are told."""
+    patient_id = session.scalar(sa.select(DoseSession.patient_id).where(DoseSession.id == dose_session_id))
+    if patient_id is None:
+        raise NotFound(f"No dose session {dose_session_id}.")
+    _lock_patient(session, patient_id)
     dose_session = lock(session, dose_session_id)
     _may_book(actor, dose_session.patient)
     return _cancel(session, actor, settings, dose_session, reason)
@@ -122,6 +178,7 @@ def _cancel(session: Session, actor: Actor, settings: DosingSettings, dose_sessi
         raise Conflict("Only a session not yet taken can be cancelled.")
     move(session, actor, dose_session, Event.CANCEL, reason=reason[:200])
     dose_session.end_reason = reason[:200]
+    renumber(session, actor, dose_session.prescription_id)   # the sessions after it move up
     # The day too: a cancelled session may be days away.
     sms = templates.session_cancelled(settings.clinic,
                                       rules.local_label(dose_session.scheduled_at, dose_session.patient.timezone))
@@ -133,6 +190,7 @@ def _cancel(session: Session, actor: Actor, settings: DosingSettings, dose_sessi
 
 def skip(session: Session, actor: Actor, settings: DosingSettings, patient_id: int) -> Result:
     """The patient's SKIP: cancel their next session, before the dose only."""
+    _lock_patient(session, patient_id)
     upcoming = patient_session(session, patient_id, UPCOMING)
     if upcoming is None:
         raise Conflict("You have no session to skip.")

@@ -15,7 +15,7 @@ from marshmallow import fields, validate
 from telehealth.accounts.schemas import Strict
 from telehealth.dosing.models import Channel, DeadlineKind, DeadlineState
 from telehealth.dosing.operations import Outcome
-from telehealth.dosing.rules import BY_KEY, Questionnaire, SessionState
+from telehealth.dosing.rules import ANSWER_KEYS, BY_KEY, NOT_A_QUESTION, Questionnaire, SessionState
 from telehealth.escalations.rules import Reason, Severity, State
 
 ANSWER_HELP = {
@@ -32,10 +32,24 @@ ANSWER_HELP = {
 }
 
 
+class WallClockTime(fields.Time):
+    """A time of day as the patient's clock shows it. One with a UTC offset ("09:00Z") is another
+    moment than 9 AM the patient's time, so it is refused rather than read without its offset."""
+
+    default_error_messages = {"offset": "Send HH:MM in the patient's own time, without a UTC offset."}
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        at = super()._deserialize(value, attr, data, **kwargs)
+        if at.tzinfo is not None:
+            raise self.make_error("offset")
+        return at
+
+
 class BookRequest(Strict):
     scheduled_at = fields.AwareDateTime(metadata={"description": "When, with its offset; stored in UTC."})
     local_date = fields.Date(metadata={"description": "Or a date and a time in the patient's own zone."})
-    local_time = fields.Time(metadata={"description": "HH:MM, with `local_date`."})
+    local_time = WallClockTime(metadata={"description": "HH:MM in the patient's own zone (no offset), "
+                                                        "with `local_date`."})
 
     @ma.validates_schema
     def one_way_of_saying_when(self, data: dict[str, Any], **_: Any) -> None:
@@ -67,6 +81,16 @@ class QuestionnaireRequest(Strict):
                             metadata={"description": "Every question still open (those answered by SMS keep their "
                                                      "first answer). While resting before the recheck, leave "
                                                      "`blood_pressure_recheck` out."})
+
+    @ma.validates_schema
+    def answers_of_this_questionnaire(self, data: dict[str, Any], **_: Any) -> None:
+        """An answer to the other questionnaire (chest pain with the pre-dose answers) is refused,
+        not dropped: this questionnaire's rules would never read it, whatever it says."""
+        if "questionnaire" not in data or "answers" not in data:
+            return
+        others = sorted(set(data["answers"]) - ANSWER_KEYS[data["questionnaire"]])
+        if others:
+            raise ma.ValidationError({key: [NOT_A_QUESTION] for key in others}, "answers")
 
 
 class EscalationBrief(ma.Schema):

@@ -17,7 +17,6 @@ from telehealth.dosing import checkins, rules, scheduling
 from telehealth.dosing.forms import BookForm, CancelSessionForm, ReleaseHoldForm
 from telehealth.dosing.models import DoseSession
 from telehealth.dosing.operations import DosingSettings
-from telehealth.dosing.rules import SessionState
 from telehealth.errors import NotFound, RuleViolation
 from telehealth.web.auth import current_actor, login_required
 from telehealth.web.forms import submit
@@ -28,6 +27,10 @@ blueprint = Blueprint("dosing", __name__)
 
 def settings() -> DosingSettings:
     return DosingSettings.from_config(current_app.config)
+
+
+# The booking's fields in the operations' words, and on the form.
+FORM_FIELD = {"scheduled_at": "time", "local_date": "day"}
 
 
 def book(session: Session, actor: Actor, patient_id: int, form: BookForm) -> DoseSession:
@@ -45,7 +48,7 @@ def book(session: Session, actor: Actor, patient_id: int, form: BookForm) -> Dos
         at = scheduling.local_time(patient, form.day.data, form.time.data)
         return scheduling.schedule_session(session, actor, settings(), patient.id, scheduled_at=at)
     except RuleViolation as error:
-        raise RuleViolation(error.message, {("time" if field == "scheduled_at" else field): messages
+        raise RuleViolation(error.message, {FORM_FIELD.get(field, field): messages
                                             for field, messages in error.errors.items()}) from None
 
 
@@ -85,13 +88,9 @@ def release_hold(dose_session_id: int) -> Response | tuple[str, int]:
     if outcome.failed:
         return patient_record_page(patient_id, outcome.status, outcome.posted("release_hold", dose_session_id))
     released = outcome.value.dose_session
-    if outcome.value.problem:
-        flash(f"Hold on session {released.dose_number} released, but it cannot go ahead now: "
-              f"{outcome.value.problem} It is cancelled.")
-    elif released.state is SessionState.CLEARED:
-        flash(f"Hold on session {released.dose_number} released: the patient is cleared and has been texted.")
-    else:
-        flash(f"Hold on session {released.dose_number} released: the patient is cleared once the sitter texts HERE.")
+    still_to_do = "" if released.pre_dose_completed_at else "the patient finishes the check-in and "
+    flash(f"Hold on session {released.dose_number} released: both have been texted. The patient is cleared once "
+          f"{still_to_do}the sitter texts HERE again.")
     return _back(patient_id)
 
 

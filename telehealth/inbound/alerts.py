@@ -10,6 +10,7 @@ from telehealth.actor import Actor
 from telehealth.audit.models import AuditAction
 from telehealth.audit.operations import record
 from telehealth.dosing import status as dosing_status
+from telehealth.dosing.operations import sos_answers_the_check
 from telehealth.errors import DomainError, NotAllowed, NotFound
 from telehealth.escalations import operations as escalations
 from telehealth.escalations.rules import Reason, Severity, outcome_from_note
@@ -73,6 +74,8 @@ def raise_safety_alert(session: Session, ctx, party: Party, reason: Reason, mess
     if party.patient_id is None:
         return
     under_way = dosing_status.active_session(session, party.patient_id)
+    if party.kind == "sitter" and under_way is not None:
+        sos_answers_the_check(session, under_way)
     escalations.raise_escalation(session, actor_of(party), ctx.escalations, patient_id=party.patient_id,
                                  reason=reason, severity=Severity.URGENT, sender=party.kind, message_id=message.id,
                                  session_id=under_way.id if under_way else None,

@@ -88,7 +88,7 @@ def reply_for(ctx, result: Result) -> Sms:  # noqa: ANN001
         return templates.stay_until(clinic, at())
     if outcome is Outcome.RELEASE_NEEDS_READING:
         return templates.release_needs_reading(clinic)
-    if outcome is Outcome.RELEASE_URGENT:
+    if outcome in (Outcome.RELEASE_URGENT, Outcome.SOS_RAISED):
         return templates.sos_reply(clinic)
     if outcome is Outcome.RELEASED:
         return templates.released(clinic)

@@ -267,6 +267,9 @@ def _parse(text: str | None) -> Intent:
         return Intent(Kind.OPT_IN, shown)
     if folded in SINGLE_WORDS:
         return Intent(SINGLE_WORDS[folded], shown)
+    if _keyword_rest(message, "sos") is not None:
+        # "SOS he is not waking up": someone asking for help says why; it is still SOS.
+        return Intent(Kind.SOS, shown)
     answer = _answer(message, folded)
     if answer is not None:
         return answer

@@ -178,9 +178,9 @@ def window_open_patient(clinic: str, time: str) -> Sms:
                                                f"READY to start your check-in. Text SKIP to cancel.")
 
 
-def window_open_sitter(clinic: str, time: str) -> Sms:
+def window_open_sitter(clinic: str, time: str, link: str) -> Sms:
     return _sms("window_open_sitter", clinic, f"A session you sit for is at {time}. Text HERE when you arrive, "
-                                              f"and stay until we ask you to release.")
+                                              f"and stay until we ask you to release. Or check in at {link}")
 
 
 def question(clinic: str, key: str) -> Sms:
@@ -327,6 +327,17 @@ def session_cancelled(clinic: str, time: str) -> Sms:
 def hold_released(clinic: str) -> Sms:
     return _sms("hold_released", clinic, "Your prescriber has reviewed your check-in. When your sitter is with "
                                          "you, you will be cleared; we will text you.")
+
+
+def hold_released_finish(clinic: str) -> Sms:
+    """A hold released before the check-in was finished (it was held at a crisis answer)."""
+    return _sms("hold_released_finish", clinic, "Your prescriber has reviewed your check-in. Text READY to "
+                                                "finish it. You will be cleared only with your sitter there.")
+
+
+def hold_released_sitter(clinic: str, time: str) -> Sms:
+    return _sms("hold_released_sitter", clinic, f"The session is no longer on hold. If it is to go ahead, please "
+                                                f"be with them and text HERE by {time}.")
 
 
 def status(clinic: str, summary: str) -> Sms:

@@ -29,6 +29,7 @@ ADDRESS = "198.51.100.23"  # a documentation address: the reader's, as the serve
 NOT_STAFF_READS = {
     "/", "/healthz", "/login", "/account", "/admin/users", "/api/openapi.json", "/api/v1/me", "/me",
     "/me/sessions", "/static/<path:filename>",
+    "/s/<token>",   # the sitter's link: no name and nothing medical on it, and no staff read
 }
 
 # (reader, route, the read event it must write, whether that event names the patient).

@@ -129,6 +129,30 @@ def test_booking_without_a_verified_sitter_is_422(client, session, c):
     assert response.json["errors"]["sitter"] == ["An active sitter with a confirmed phone is needed."]
 
 
+@pytest.mark.parametrize("local_time", ["09:00Z", "09:00+05:00"])
+def test_a_local_time_with_an_offset_is_422_not_read_as_the_patients_own_time(client, session, c, local_time):
+    # "09:00Z" is 3:00 AM in Chicago: dropping the offset would book another moment than the one sent.
+    response = client.post(f"/api/v1/patients/{c.patient.id}/sessions", headers=as_prescriber(client, c),
+                           json={"local_date": "2026-11-24", "local_time": local_time})
+    assert response.status_code == 422
+    assert response.json["errors"] == {
+        "local_time": ["Send HH:MM in the patient's own time, without a UTC offset."]}
+    assert count(session, DoseSession) == 0
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"local_date": "9999-12-31", "local_time": "23:00"}, "local_date"),    # 10000-01-01 in UTC
+    ({"scheduled_at": "9999-12-31T23:00:00-06:00"}, "scheduled_at"),
+    ({"scheduled_at": "0001-01-01T01:00:00+05:00"}, "scheduled_at"),        # year 0 in UTC
+    ({"scheduled_at": "9999-12-31T20:00:00Z"}, "scheduled_at"),             # a week on would be off the calendar
+])
+def test_a_date_at_the_end_of_the_calendar_is_422_on_the_field_sent(client, session, c, body, field):
+    response = client.post(f"/api/v1/patients/{c.patient.id}/sessions", headers=as_prescriber(client, c), json=body)
+    assert response.status_code == 422
+    assert response.json["errors"] == {field: ["Choose a date within the prescription."]}
+    assert count(session, DoseSession) == 0
+
+
 def test_the_pre_dose_questionnaire_clears_when_the_sitter_is_there(client, session, c, opened):
     here(session, c)
     response = submit(client, c, PRE)
@@ -182,6 +206,15 @@ def test_an_unknown_question_is_422(client, session, c, opened):
     assert stored_answers(session) == 0
 
 
+def test_an_answer_of_the_other_questionnaire_is_422_not_dropped(client, session, c, opened):
+    # Chest pain is a post-dose question; sent with the pre-dose answers it was ignored and the patient cleared.
+    here(session, c)
+    response = submit(client, c, {**PRE, "chest_pain": True})
+    assert response.status_code == 422
+    assert response.json["errors"] == {"answers": {"chest_pain": ["Not a question of this check-in."]}}
+    assert stored_answers(session) == 0 and reloaded(session, opened).state is SessionState.OPEN
+
+
 def test_thoughts_of_self_harm_hold_and_the_reply_carries_the_crisis_lines(client, session, c, opened):
     body = submit(client, c, {**PRE, "self_harm": True}).json
     assert body["outcome"] == "held" and body["crisis"] is True and body["session"]["escalated"] is True
@@ -233,7 +266,7 @@ def test_a_prescriber_releases_a_hold_with_a_note(client, session, c, opened):
     response = client.post(f"/api/v1/sessions/{opened.id}/hold-release", headers=as_prescriber(client, c),
                            json={"note": "Pulse normal on a call."})
     assert response.status_code == 200
-    assert response.json["outcome"] == "hold_released" and response.json["session"]["state"] == "cleared"
+    assert response.json["outcome"] == "hold_released" and response.json["session"]["state"] == "open"
     assert len(audited(session, AuditAction.DOSE_SESSION_HOLD_RELEASED)) == 1
 
 
@@ -267,6 +300,20 @@ def test_a_prescriber_cancels_a_session(client, session, c, opened):
                            json={"reason": "Travelling."})
     assert response.status_code == 200 and response.json["state"] == "cancelled"
     assert response.json["end_reason"] == "Travelling."
+
+
+def test_a_booking_after_a_cancellation_never_shares_a_dose_number_with_a_session_still_booked(client, session, c):
+    def book_at(at):
+        return client.post(f"/api/v1/patients/{c.patient.id}/sessions", headers=as_prescriber(client, c),
+                           json={"scheduled_at": at}).json
+
+    first, second = book_at("2026-11-23T15:00:00Z"), book_at("2026-11-27T15:00:00Z")
+    assert client.post(f"/api/v1/sessions/{first['id']}/cancel", headers=as_prescriber(client, c),
+                       json={"reason": "Travelling."}).status_code == 200
+    third = book_at("2026-12-01T15:00:00Z")
+    listed = client.get(f"/api/v1/patients/{c.patient.id}/sessions", headers=as_prescriber(client, c)).json
+    assert [(s["id"], s["state"], s["dose_number"]) for s in listed] == [
+        (first["id"], "cancelled", 1), (second["id"], "scheduled", 1), (third["id"], "scheduled", 2)]
 
 
 def test_every_dose_session_route_is_in_the_openapi_document(client):

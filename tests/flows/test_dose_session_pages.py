@@ -2,6 +2,7 @@
 form, the blood-pressure recheck, clearance, taken, skip, booking within the limits, in the
 patient's own zone) and the prescriber's patient page (sessions, alerts, hold release and cancel,
 charts of the course). Bad input is shown under its field and stores nothing; refusals are audited."""
+import re
 from datetime import datetime, timezone
 
 import pytest
@@ -179,6 +180,14 @@ def test_the_wrong_questionnaire_is_refused_and_the_one_due_is_shown(client, ses
     assert answers_stored(session) == []
 
 
+def test_an_answer_of_the_other_questionnaire_is_refused_not_dropped(client, session, c, opened):
+    here(session, c)
+    patient_in(client, c)
+    response = answer_on_the_web(client, {**GOOD_PRE_DOSE, "chest_pain": "Y"})
+    assert response.status_code == 422 and "Not a question of this check-in." in text_of(response)
+    assert answers_stored(session) == [] and reloaded(session, opened).state is SessionState.OPEN
+
+
 def test_a_question_left_blank_is_a_field_error(client, session, c, opened):
     patient_in(client, c)
     response = answer_on_the_web(client, {k: v for k, v in GOOD_PRE_DOSE.items() if k != "self_harm"})
@@ -299,6 +308,14 @@ def test_a_time_that_does_not_exist_when_the_clocks_jump_is_refused(client, sess
     assert sessions(session) == []
 
 
+def test_a_date_at_the_end_of_the_calendar_is_a_field_error_not_a_server_error(client, session, c):
+    patient_in(client, c)
+    response = post(client, PAGE, PAGE, day="9999-12-31", time="23:00")   # 10000-01-01 in UTC
+    assert response.status_code == 422 and "Choose a date within the prescription." in text_of(response)
+    assert re.search(r'class="field invalid">\s*<label for="day-book"', response.get_data(as_text=True))
+    assert sessions(session) == []
+
+
 def test_the_history_lists_only_the_patients_own_sessions(client, app, session, make, c):
     book(session, c, in_hours(3))
     other = course(app, session, make)
@@ -334,9 +351,9 @@ def test_a_prescriber_releases_a_hold_with_a_note(client, session, c, opened):
     page = f"/patients/{c.patient.id}"
     response = post(client, page, f"/sessions/{opened.id}/hold-release", note="Spoke with the patient: one beer.")
     assert response.status_code == 302
-    assert "the patient is cleared and has been texted" in shown(client, page)
+    assert "The patient is cleared once the sitter texts HERE again." in shown(client, page)
     released = reloaded(session, opened)
-    assert released.state is SessionState.CLEARED and released.hold_release_note == "Spoke with the patient: one beer."
+    assert released.state is SessionState.OPEN and released.hold_release_note == "Spoke with the patient: one beer."
     assert released.hold_released_by_id == c.prescriber.id
 
 

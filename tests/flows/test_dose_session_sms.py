@@ -311,7 +311,7 @@ def test_a_high_recheck_holds_the_session_and_escalates(client, app, session, c,
 def test_thoughts_of_self_harm_hold_with_the_crisis_lines_to_patient_and_sitter(client, app, session, c, opened):
     say(client, app, c.sitter.phone, "HERE")
     to_bp_question(client, app, c)
-    *_, last = patient_says(client, app, c, "128/82", "72", "N", "Y", "6", "8")
+    *_, last = patient_says(client, app, c, "128/82", "72", "N", "Y")   # at once, not after the last question
     assert last == templates.crisis_reply(clinic(c)).body
     assert world.reloaded(session, opened).state is SessionState.ON_HOLD
     [escalation] = escalations_of(session, opened)
@@ -638,3 +638,43 @@ def test_every_check_in_outcome_has_words_for_a_phone(c, session, booked):
     for outcome in Outcome:
         result = Result(outcome, found, question="pulse", at=found.scheduled_at, problem=checkins.TOO_SOON)
         assert inbound_dosing.reply_for(ctx, result).body.startswith(clinic(c))
+
+
+# --- SOS and urgent readings during observation ---------------------------------------------------
+
+def test_sos_in_answer_to_an_observation_check_is_not_also_paged_as_no_answer(client, app, session, c, dosed, clock):
+    # SPEC §4: the sitter answers the check with OK, or SOS if not. An SOS is an answer.
+    world.walk_to(session, c, world.reloaded(session, dosed).dosed_at + timedelta(minutes=30), clock)
+    assert say(client, app, c.sitter.phone, "SOS") == templates.sos_reply(clinic(c)).body
+    world.walk_to(session, c, clock.now() + timedelta(minutes=11), clock)
+    assert [(e.reason, e.severity) for e in escalations_of(session, dosed)] == [(Reason.SOS, Severity.URGENT)]
+
+
+def test_a_sitter_texting_sos_with_words_raises_the_urgent_alert(client, app, session, c, dosed, clock):
+    world.walk_to(session, c, world.reloaded(session, dosed).dosed_at + timedelta(minutes=30), clock)
+    assert say(client, app, c.sitter.phone, "SOS he is not waking up") == templates.sos_reply(clinic(c)).body
+    assert [(e.reason, e.severity) for e in escalations_of(session, dosed)] == [(Reason.SOS, Severity.URGENT)]
+
+
+def test_sos_with_words_in_the_middle_of_a_questionnaire_is_not_taken_as_an_answer(client, app, session, c, opened):
+    say(client, app, c.patient.phone, "READY")
+    assert say(client, app, c.patient.phone, "SOS help") == templates.sos_reply(clinic(c)).body
+    assert [(e.reason, e.severity) for e in escalations_of(session, opened)] == [(Reason.SOS, Severity.URGENT)]
+    assert check_ins(session, opened) == []
+
+
+def test_an_urgent_pressure_sent_with_ok_before_the_release_time_is_escalated(client, app, session, c, dosed, clock):
+    # SPEC §4 post-dose findings, "or any time": 180/110 is urgent, at a 30-minute check too.
+    world.walk_to(session, c, world.reloaded(session, dosed).dosed_at + timedelta(minutes=30), clock)
+    assert say(client, app, c.sitter.phone, "OK 190/115") == templates.sos_reply(clinic(c)).body
+    assert [(e.reason, e.severity) for e in escalations_of(session, dosed)] == \
+        [(Reason.ADVERSE_FINDING, Severity.URGENT)]
+    assert world.reloaded(session, dosed).state is SessionState.DOSED
+
+
+def test_taken_refused_for_too_little_on_hand_says_so_without_naming_a_dose(client, app, session, c, cleared):
+    # Fewer on hand than at clearance (the rest reported wasted, witnessed): `say` checks the wording.
+    inventory.record_waste(session, c.me, c.patient.id, lot_number="LOT-A1", quantity=8, witness_name="Wanda Witness")
+    session.commit()
+    assert "not enough on hand" in say(client, app, c.patient.phone, "TAKEN")
+    assert world.reloaded(session, cleared).state is SessionState.CLEARED

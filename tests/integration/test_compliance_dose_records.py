@@ -286,6 +286,7 @@ def test_a_dose_taken_after_a_hold_was_released_carries_the_prescribers_note(ses
     w.pre_dose(session, c, {**w.GOOD_PRE_DOSE, "substances": "Y"})
     checkins.release_hold(session, c.doctor, c.settings, held.id, note="One glass of wine at lunch; reviewed.")
     session.commit()
+    w.here(session, c)   # a hold release needs the sitter's HERE again
     w.take(session, c)
     record = dose_records.read_dose_record(session, officer, held.id)
     assert ("adverse findings", "hold released by the prescriber", "One glass of wine at lunch; reviewed.",

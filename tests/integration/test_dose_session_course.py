@@ -7,6 +7,7 @@ import pytest
 import sqlalchemy as sa
 
 from telehealth.accounts.models import Role
+from telehealth.audit.models import AuditAction, AuditEvent
 from telehealth.dispensing import inventory
 from telehealth.dispensing.models import InventoryMovement, MovementKind
 from telehealth.dispensing.operations import release_blockers
@@ -134,6 +135,66 @@ def test_nobody_else_books_for_a_patient(app, c, session, make):
             scheduling.schedule_session(session, actor, c.settings, c.patient.id, scheduled_at=w.in_hours(24))
         session.rollback()
     assert booked_count(session, c) == 0
+
+
+# --- dose numbers: time order among the sessions that count ----------------------------------
+
+def numbers(session, *booked) -> list[int]:
+    return [w.reloaded(session, one).dose_number for one in booked]
+
+
+def renumbered(session) -> list[tuple[int, dict]]:
+    return [(int(e.object_id), e.details) for e in session.scalars(
+        sa.select(AuditEvent).where(AuditEvent.action == AuditAction.DOSE_SESSION_RENUMBERED.value)
+        .order_by(AuditEvent.id))]
+
+
+def test_a_session_booked_before_those_already_booked_takes_its_number_in_time_order(c, session):
+    later, latest = w.book(session, c, w.in_hours(24) + 9 * DAY), w.book(session, c, w.in_hours(24) + 13 * DAY)
+    earliest = w.book(session, c, w.in_hours(24))
+    assert numbers(session, earliest, later, latest) == [1, 2, 3]
+
+
+@pytest.mark.parametrize("by", ["prescriber", "patient's SKIP"])
+def test_cancelling_a_session_moves_the_later_ones_up_and_it_keeps_its_own(c, session, by):
+    first, second, third = (w.book(session, c, w.in_hours(24) + days * DAY) for days in (0, 4, 8))
+    if by == "prescriber":
+        scheduling.cancel_session(session, c.doctor, c.settings, first.id, reason="travelling")
+    else:
+        scheduling.skip(session, c.me, c.settings, c.patient.id)
+    session.commit()
+    assert numbers(session, first, second, third) == [1, 1, 2]
+    assert w.book(session, c, w.in_hours(24) + 12 * DAY).dose_number == 3
+
+
+def test_only_a_number_that_changes_is_audited_with_what_it_was(c, session):
+    later, latest = w.book(session, c, w.in_hours(24) + 9 * DAY), w.book(session, c, w.in_hours(24) + 13 * DAY)
+    assert renumbered(session) == []                     # booked in time order: nothing moves
+    w.book(session, c, w.in_hours(24))
+    assert renumbered(session) == [(later.id, {"dose_number": 2, "was": 1}),
+                                   (latest.id, {"dose_number": 3, "was": 2})]
+
+
+def test_a_session_under_way_keeps_its_number_when_later_ones_are_numbered(c, session, clock):
+    missed = w.book(session, c, w.in_hours(24))
+    opened = w.book(session, c, w.in_hours(24) + 4 * DAY)
+    w.walk_to(session, c, missed.scheduled_at + DAY, clock)          # nobody checked in: missed
+    w.open_window(session, c, opened, clock)
+    assert [w.state_of(session, missed), w.state_of(session, opened)] == ["missed", "open"]
+    number_when_opened = w.reloaded(session, opened).dose_number
+    later = w.book(session, c, opened.scheduled_at + 4 * DAY)
+    assert numbers(session, opened, later) == [number_when_opened, number_when_opened + 1]
+
+
+def test_a_dose_taken_in_a_session_closed_as_missed_still_counts_in_the_series(app, session, make, clock):
+    # A session dosed and never released ends "missed" when the next window opens; its dose was taken.
+    c = w.course(app, session, make, doses_in_series=2)
+    dosed = w.dosed_session(session, c, clock)
+    dosed.state = SessionState.MISSED
+    session.commit()
+    assert w.book(session, c, dosed.dosed_at + 4 * DAY).dose_number == 2
+    assert refused(session, c, dosed.dosed_at + 8 * DAY) == {
+        "prescription": ["All 2 sessions of the series are booked or done."]}
 
 
 # --- not cleared, though every gate passed ------------------------------------------------------

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from telehealth.dosing import deadlines
 from telehealth.dosing.jobs import sweep_deadlines
 from telehealth.dosing.models import Deadline, DeadlineKind, DeadlineState
-from telehealth.dosing.operations import Outcome
+from telehealth.dosing.operations import Outcome, open_escalations
 from telehealth.errors import Conflict
 from telehealth.jobs.runner import JobContext
 from telehealth.messaging.models import Message
@@ -123,12 +123,28 @@ def test_a_held_session_is_not_missed_at_30_minutes(c, session, clock, opened):
 
 def test_the_recheck_reminder_is_sent_at_5_00_and_not_at_4_59(c, session, clock, opened):
     w.ready(session, c)
-    w.text(session, c, "165/95")
+    for answer in ("165/95", "72", "N", "N", "6", "8"):   # the others answered while resting
+        w.text(session, c, answer)
     asked = len(w.texts_to(session, c.patient.phone))
     walk(session, c, clock, clock.now() + 5 * MINUTE - SECOND)
     assert len(w.texts_to(session, c.patient.phone)) == asked
     walk(session, c, clock, clock.now() + SECOND)
     assert w.texts_to(session, c.patient.phone)[asked:] == ["question"]
+
+
+def test_the_recheck_reminder_is_not_sent_while_another_question_is_open(c, session, clock, opened):
+    # One question per message (SPEC §6): at 5:00 the patient is still on the substances question;
+    # a reminder asking for a blood pressure now would have their reading refused as a Y/N.
+    w.ready(session, c)
+    w.text(session, c, "165/95")
+    w.text(session, c, "72")
+    asked = len(w.texts_to(session, c.patient.phone))
+    walk(session, c, clock, clock.now() + 5 * MINUTE)
+    assert len(w.texts_to(session, c.patient.phone)) == asked
+    for answer in ("N", "N", "6"):
+        w.text(session, c, answer)
+    result = w.text(session, c, "8")
+    assert (result.outcome.value, result.question) == ("ask", "blood_pressure_recheck")
 
 
 def test_no_recheck_reminder_once_the_recheck_is_in(c, session, clock, opened):
@@ -171,6 +187,44 @@ def test_no_taken_by_30_minutes_expires_the_clearance_with_a_low_escalation(c, s
     assert w.texts_to(session, c.patient.phone)[-1] == "clearance_expired"
     with pytest.raises(Conflict):
         w.take(session, c)
+
+
+# --- a check-in that comes before a late sweep -----------------------------------------------------
+# The scheduler is behind (or down): the check-in meets the deadline as the sweep would have left it.
+
+def test_taken_after_the_clearance_ran_out_is_refused_and_the_clearance_expires_though_nothing_swept_it(
+        c, session, clock, cleared):
+    clock.set(cleared.cleared_at + 45 * MINUTE)
+    with pytest.raises(Conflict, match="clearance has expired"):
+        w.take(session, c)
+    session.rollback()
+    w.sweep(session, c)
+    assert w.state_of(session, cleared) == "missed"
+    assert w.escalations_of(session, cleared) == [("missed_dose_taken", "low")]
+
+
+def test_here_after_the_arrival_deadline_is_refused_though_nothing_swept_it(c, session, clock, opened):
+    clock.set(opened.scheduled_at + 30 * MINUTE)
+    with pytest.raises(Conflict, match="has ended"):
+        w.here(session, c)
+    session.rollback()
+    w.sweep(session, c)
+    assert w.escalations_of(session, opened) == [("missed_sitter_arrival", "moderate")]
+
+
+def test_a_late_post_dose_report_before_the_sweep_is_kept_and_still_escalated(c, session, clock, dosed):
+    observe_to(session, c, clock, dosed, 60)
+    clock.set(dosed.dosed_at + 80 * MINUTE)   # nothing swept since 60 minutes
+    w.post_dose(session, c)
+    assert w.reloaded(session, dosed).post_dose_completed_at is not None
+    assert ("missed_post_dose_report", "high") in w.escalations_of(session, dosed)
+
+
+def test_a_window_due_but_not_yet_swept_opens_for_ready(c, session, clock):
+    booked = w.book(session, c, w.in_hours(2))
+    clock.set(booked.scheduled_at - 20 * MINUTE)
+    assert w.ready(session, c).question == "blood_pressure"
+    assert w.state_of(session, booked) == "open"
 
 
 # --- after the dose ----------------------------------------------------------------------------
@@ -384,3 +438,41 @@ def test_a_stale_taken_reminder_is_not_sent_late(c, session, clock, cleared):
     w.sweep(session, c)
     assert "taken_soon" not in w.texts_to(session, c.patient.phone)
     assert w.escalations_of(session, cleared) == [("missed_dose_taken", "low")]
+
+
+# --- a session left undecided when the next one comes ------------------------------------------
+
+def test_a_session_never_released_ends_when_the_next_window_opens_and_the_new_one_takes_the_check_in(
+        c, session, clock, dosed):
+    observe_to(session, c, clock, dosed, 60)
+    w.post_dose(session, c)
+    later = w.book(session, c, dosed.dosed_at + timedelta(hours=96))
+    walk(session, c, clock, later.scheduled_at - 30 * MINUTE)   # the release was missed on the way
+    assert ("missed_release", "high") in w.escalations_of(session, dosed)
+    found = w.reloaded(session, dosed)
+    assert (found.state.value, found.end_reason) == ("missed", "missed: not released by the sitter")
+    result = w.ready(session, c)
+    assert (result.question, result.dose_session.id) == ("blood_pressure", later.id)
+
+
+def test_a_hold_not_released_before_the_next_window_is_cancelled_and_its_escalation_stays_open(c, session, clock,
+                                                                                            opened):
+    w.here(session, c)
+    w.pre_dose(session, c, {**w.GOOD_PRE_DOSE, "substances": "Y"})
+    later = w.book(session, c, opened.scheduled_at + timedelta(hours=96))
+    walk(session, c, clock, later.scheduled_at - 30 * MINUTE)
+    found = w.reloaded(session, opened)
+    assert (found.state.value, found.end_reason) == \
+        ("cancelled", "cancelled: the hold was not released before the next session")
+    assert [e.reason.value for e in open_escalations(session, opened.id)] == ["pre_dose_hold"]
+    w.here(session, c)
+    assert w.reloaded(session, later).sitter_arrived_at is not None
+
+
+def test_an_earlier_session_still_within_its_observation_is_not_closed_by_a_window(app, make, session, clock):
+    close = w.course(app, session, make, min_hours_between_doses=1)
+    first = w.dosed_session(session, close, clock)
+    later = w.book(session, close, first.dosed_at + timedelta(hours=2))
+    w.walk_to(session, close, later.scheduled_at - 30 * MINUTE, clock)
+    assert w.state_of(session, later) == "open"
+    assert w.state_of(session, first) in ("dosed", "observing")

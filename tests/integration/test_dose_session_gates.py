@@ -149,9 +149,7 @@ def test_self_harm_by_sms_leaves_the_crisis_reply_to_the_sms_channel(c, session,
     w.ready(session, c)
     for key in ("blood_pressure", "pulse", "substances"):
         w.text(session, c, GOOD_PRE_DOSE[key])
-    w.text(session, c, "Y")
-    w.text(session, c, "6")
-    result = w.text(session, c, "8")
+    result = w.text(session, c, "Y")
     assert (result.outcome, result.crisis) == (Outcome.HELD, True)
     assert "crisis_reply" not in w.texts_to(session, c.patient.phone)  # the reply to this text carries it
     assert w.texts_to(session, c.sitter.phone)[-1] == "crisis_to_sitter"
@@ -186,16 +184,38 @@ def held(c, session, opened):
     return opened
 
 
-def test_a_prescriber_releases_a_hold_with_a_note_and_the_patient_is_cleared_if_the_sitter_is_there(
-        c, session, held):
+def test_a_prescriber_releases_a_hold_with_a_note_and_the_sitter_is_asked_to_text_here_again(c, session, held):
     w.here(session, c)
     result = checkins.release_hold(session, c.doctor, c.settings, held.id, note="Pulse was after climbing stairs.")
     session.commit()
     assert result.outcome is Outcome.HOLD_RELEASED
     found = w.reloaded(session, held)
     assert (found.state.value, found.hold_release_note, found.hold_released_by_id) == \
-        ("cleared", "Pulse was after climbing stairs.", c.prescriber.id)
+        ("open", "Pulse was after climbing stairs.", c.prescriber.id)
+    assert w.texts_to(session, c.sitter.phone)[-1] == "hold_released_sitter"
+    assert w.texts_to(session, c.patient.phone)[-1] == "hold_released"
+
+
+def test_an_arrival_from_before_the_hold_does_not_clear_the_patient_after_its_release(c, session, clock, held):
+    # The sitter was told nothing would be taken today and may have left (SPEC §1: never a dose alone).
+    w.here(session, c)
+    clock.advance(timedelta(hours=3))
+    checkins.release_hold(session, c.doctor, c.settings, held.id, note="Reviewed by phone.")
+    session.commit()
+    assert w.state_of(session, held) == "open"
+    w.here(session, c)
+    assert w.state_of(session, held) == "cleared"
     assert w.texts_to(session, c.patient.phone)[-1] == "cleared"
+
+
+def test_a_sitter_who_does_not_come_back_after_a_hold_release_misses_the_session(c, session, clock, held):
+    w.here(session, c)
+    checkins.release_hold(session, c.doctor, c.settings, held.id, note="Reviewed by phone.")
+    session.commit()
+    w.walk_to(session, c, clock.now() + c.settings.timings.sitter_arrival_after - timedelta(seconds=1), clock)
+    assert w.state_of(session, held) == "open"
+    w.walk_to(session, c, clock.now() + timedelta(seconds=1), clock)
+    assert w.state_of(session, held) == "missed"
 
 
 def test_a_released_hold_without_the_sitter_waits_for_them(c, session, held):
@@ -478,3 +498,65 @@ def test_the_questionnaire_due_is_the_one_the_web_form_must_send(c, session, ope
     with pytest.raises(Conflict, match="not the one due"):
         checkins.submit(session, c.me, c.settings, c.patient.id, Questionnaire.POST_DOSE, GOOD_POST_DOSE,
                         channel=Channel.WEB)
+
+
+# --- a crisis answer acts at once -------------------------------------------------------------
+
+def test_a_yes_to_self_harm_holds_the_session_at_once_even_if_the_check_in_stops_there(c, session, clock, opened):
+    w.here(session, c)
+    w.ready(session, c)
+    for words in ("128/82", "72", "N", "Y"):
+        w.text(session, c, words)
+    assert w.state_of(session, opened) == "on_hold"
+    assert w.escalations_of(session, opened) == [("pre_dose_hold", "urgent")]
+    assert w.texts_to(session, c.sitter.phone)[-1] == "crisis_to_sitter"
+    w.walk_to(session, c, opened.scheduled_at + timedelta(hours=1), clock)   # no "missed" on top of it
+    assert w.escalations_of(session, opened) == [("pre_dose_hold", "urgent")]
+
+
+def test_after_a_crisis_hold_is_released_the_check_in_is_finished_and_not_held_again_for_it(c, session, opened):
+    w.here(session, c)
+    w.ready(session, c)
+    for words in ("128/82", "72", "N", "Y"):
+        w.text(session, c, words)
+    checkins.release_hold(session, c.doctor, c.settings, opened.id, note="Spoke with them: passive thought, safe.")
+    session.commit()
+    assert w.texts_to(session, c.patient.phone)[-1] == "hold_released_finish"
+    w.ready(session, c)
+    w.text(session, c, "6")
+    assert w.text(session, c, "8").outcome is Outcome.WAITING_FOR_SITTER
+    w.here(session, c)
+    assert w.state_of(session, opened) == "cleared"
+
+
+def test_a_finding_the_prescriber_did_not_release_still_holds_when_the_check_in_is_finished(c, session, opened):
+    w.here(session, c)
+    w.ready(session, c)
+    for words in ("128/82", "130", "N", "Y"):   # pulse 130 waits for the end; self-harm does not
+        w.text(session, c, words)
+    checkins.release_hold(session, c.doctor, c.settings, opened.id, note="Spoke with them: passive thought, safe.")
+    session.commit()
+    w.ready(session, c)
+    w.text(session, c, "6")
+    assert w.text(session, c, "8").outcome is Outcome.HELD
+
+
+def test_chest_pain_after_the_dose_is_paged_at_once_not_at_the_last_question(c, session, clock):
+    dosed = w.dosed_session(session, c, clock)
+    w.walk_to(session, c, dosed.dosed_at + c.settings.timings.post_dose_report_after, clock)
+    w.ready(session, c)
+    result = w.text(session, c, "Y")
+    assert (result.outcome, result.crisis) == (Outcome.POST_DOSE_URGENT, False)
+    assert ("adverse_finding", "urgent") in w.escalations_of(session, dosed)
+    assert w.texts_to(session, c.sitter.phone)[-1] == "sos_reply"
+
+
+def test_thoughts_of_self_harm_after_the_dose_get_the_crisis_lines_at_once(c, session, clock):
+    dosed = w.dosed_session(session, c, clock)
+    w.walk_to(session, c, dosed.dosed_at + c.settings.timings.post_dose_report_after, clock)
+    w.ready(session, c)
+    w.text(session, c, "N")
+    result = w.text(session, c, "Y")
+    assert (result.outcome, result.crisis) == (Outcome.POST_DOSE_URGENT, True)
+    assert ("adverse_finding", "urgent") in w.escalations_of(session, dosed)
+    assert w.texts_to(session, c.sitter.phone)[-1] == "crisis_to_sitter"

@@ -35,6 +35,8 @@ EXPECTED = {
     (S.OBSERVING, E.RELEASE): S.COMPLETED,
     (S.ON_HOLD, E.RELEASE_HOLD): S.OPEN,
     (S.ON_HOLD, E.CANCEL): S.CANCELLED,
+    (S.DOSED, E.CLOSE_UNRELEASED): S.MISSED,
+    (S.OBSERVING, E.CLOSE_UNRELEASED): S.MISSED,
 }
 
 
@@ -337,6 +339,17 @@ def test_a_local_time_that_does_not_exist_is_refused():
     with pytest.raises(RuleViolation) as raised:
         rules.local_to_utc(date(2027, 3, 14), time(2, 30), CHICAGO)  # clocks jump from 2:00 to 3:00
     assert "does not exist" in raised.value.errors["scheduled_at"][0]
+
+
+def test_a_wall_clock_time_with_an_offset_is_refused_not_read_without_it():
+    with pytest.raises(ValueError):
+        rules.local_to_utc(date(2026, 11, 24), time(9, 0, tzinfo=timezone.utc), CHICAGO)
+
+
+def test_a_local_day_whose_utc_is_off_the_calendar_is_refused_on_the_date():
+    with pytest.raises(RuleViolation) as raised:
+        rules.local_to_utc(date(9999, 12, 31), time(23, 0), CHICAGO)   # 10000-01-01 05:00 UTC
+    assert raised.value.errors == {"local_date": ["Choose a date within the prescription."]}
 
 
 def test_an_ambiguous_local_time_means_the_first():

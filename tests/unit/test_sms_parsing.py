@@ -82,9 +82,19 @@ def test_info_is_treated_as_help():
     assert parse("INFO").kind is Kind.HELP
 
 
-@pytest.mark.parametrize("text", ["help me please", "I am here", "ok thanks", "taken at 9", "SOS please"])
+@pytest.mark.parametrize("text", ["help me please", "I am here", "ok thanks", "taken at 9"])
 def test_keyword_is_matched_on_the_whole_message_only(text):
     assert parse(text).kind is Kind.UNKNOWN
+
+
+@pytest.mark.parametrize("text", ["SOS please", "SOS he is not waking up", "sos: can't wake her", "SOS!! help"])
+def test_sos_followed_by_words_is_still_sos(text):
+    assert parse(text).kind is Kind.SOS
+
+
+@pytest.mark.parametrize("text", ["sossy", "sosa 8", "an SOS"])
+def test_sos_must_open_the_message_as_a_word_of_its_own(text):
+    assert parse(text).kind is not Kind.SOS
 
 
 # --- RECEIVED --------------------------------------------------------------------------------

@@ -33,6 +33,8 @@ def count_problem() -> str:
 # Sample values for every parameter any template takes, at their longest.
 SAMPLES = {"clinic": CLINIC, "party_kind": "patient", "number": 9_999_999, "severity": "moderate",
            "initials": "ABC", "dose_number": 12, "code": 999_999, "count": 9_999,
+           # A sitter's link on a long clinic address: the token is 22 characters.
+           "link": "https://lakeside-behavioral-health.example.org/s/" + "x" * 22,
            # The longest local time a text can carry.
            "time": "Wed 30 Sep 12:30 PM AKDT",
            "summary": "Your session at 12:30 PM AKDT is open: text READY for your check-in and your sitter "
@@ -41,7 +43,8 @@ PROBLEMS = [parse(text).problem for text in ("RECEIVED", "RECEIVED eight", "ACK 
                                              "OK 128")] + [dosing_rules.RELEASE_BP_PROBLEM] + [
     sitters.CODE_WRONG, sitters.CODE_EXPIRED, dispensing.NO_PACKAGE_WAITING, count_problem()] + [
     question.problem for question in dosing_rules.BY_KEY.values()] + [
-    checkins.NOT_ACTIVE, checkins.TOO_SOON, checkins.WEEKLY_LIMIT, checkins.NOTHING_ON_HAND] + [
+    checkins.NOT_ACTIVE, checkins.TOO_SOON, checkins.WEEKLY_LIMIT, checkins.NOTHING_ON_HAND,
+    checkins.SESSION_ENDED, checkins.CLEARANCE_EXPIRED] + [
     *inbound_dosing.FOR_THE_SITTER.values(), inbound_dosing.FOR_THE_PATIENT, inbound_dosing.NOT_NOW]
 # Values that take turns: each is rendered once per entry.
 VARIANTS = {"reason": [reason.label for reason in Reason], "outcome": [outcome.label for outcome in Outcome],
