@@ -22,7 +22,7 @@ from telehealth.dispensing import inventory
 from telehealth.dosing import deadlines, rules
 from telehealth.dosing.models import Channel, Deadline, DeadlineKind, DeadlineState, DoseSession
 from telehealth.dosing.operations import (
-    ACTIVE, UPCOMING, DosingSettings, Outcome, Result, add_check_in, add_deadline, answers, clock_label, ensure_is_patient,
+    ACTIVE, UPCOMING, DosingSettings, Outcome, Result, acknowledge_hold_alert, add_check_in, add_deadline, answers, clock_label, ensure_is_patient,
     escalate, first_answer_at, lock, move, patient_session, settle, sitter_session, sos_answers_the_check,
     text_patient, text_sitter)
 from telehealth.dosing.rules import (BLOOD_PRESSURE, BLOOD_PRESSURE_RECHECK, Event, Question, Questionnaire,
@@ -454,6 +454,7 @@ def release_hold(session: Session, actor: Actor, settings: DosingSettings, dose_
     if not text or len(text) > 2000:
         raise RuleViolation("A note is needed.", {"note": ["Say why the session may go ahead (up to 2000 characters)."]})
     move(session, actor, found, Event.RELEASE_HOLD)
+    acknowledge_hold_alert(session, actor, found, channel="hold release")
     found.hold_released_by_id, found.hold_release_note = actor.user_id, text
     record(session, actor, AuditAction.DOSE_SESSION_HOLD_RELEASED, object_type="dose_session", object_id=found.id,
            patient_id=found.patient_id, details={"note_length": len(text)})

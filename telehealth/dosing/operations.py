@@ -275,6 +275,15 @@ def escalate(session: Session, actor: Actor, settings: DosingSettings, dose_sess
                                         dose_number=dose_session.dose_number, **details)
 
 
+def acknowledge_hold_alert(session: Session, actor: Actor, dose_session: DoseSession, *, channel: str) -> None:
+    """A prescriber who releases or cancels a held session has seen its alert: paging stops (the
+    backup and those on call are not woken for a decision already made). Resolving it, with an
+    outcome, stays theirs to do."""
+    for escalation in open_escalations(session, dose_session.id):
+        if escalation.reason is Reason.PRE_DOSE_HOLD and escalation.state is State.OPEN:
+            escalations.acknowledge(session, actor, escalation.id, channel=channel)
+
+
 def open_escalations(session: Session, dose_session_id: int) -> list[Escalation]:
     """The "escalated" flag of a session: its escalations not yet resolved."""
     return list(session.scalars(sa.select(Escalation).where(Escalation.session_id == dose_session_id,

@@ -24,8 +24,8 @@ from telehealth.audit.operations import record
 from telehealth.dispensing import inventory
 from telehealth.dosing import rules
 from telehealth.dosing.models import DeadlineKind, DoseSession
-from telehealth.dosing.operations import (DosingSettings, Outcome, Result, UPCOMING, add_deadline, lock, move,
-                                          patient_session, text_patient, text_sitter)
+from telehealth.dosing.operations import (DosingSettings, Outcome, Result, UPCOMING, acknowledge_hold_alert,
+                                          add_deadline, lock, move, patient_session, text_patient, text_sitter)
 from telehealth.dosing.rules import Event, SessionState, SeriesTerms
 from telehealth.errors import Conflict, NotAllowed, NotFound, RuleViolation
 from telehealth.messaging import templates
@@ -176,6 +176,8 @@ def _cancel(session: Session, actor: Actor, settings: DosingSettings, dose_sessi
             reason: str) -> DoseSession:
     if not dose_session.state.before_dose:
         raise Conflict("Only a session not yet taken can be cancelled.")
+    if dose_session.state is SessionState.ON_HOLD and actor.role == "prescriber":
+        acknowledge_hold_alert(session, actor, dose_session, channel="hold cancelled")
     move(session, actor, dose_session, Event.CANCEL, reason=reason[:200])
     dose_session.end_reason = reason[:200]
     renumber(session, actor, dose_session.prescription_id)   # the sessions after it move up

@@ -4,6 +4,8 @@ a session and Dr. Raman acknowledges the alert it raised, and sees the hold on J
 
 The live server shares this process's clock, frozen by the test fixtures: the session is arranged
 with the real verbs, its window open "now", the sitter's HERE already recorded."""
+import re
+
 import pytest
 import sqlalchemy as sa
 
@@ -16,6 +18,7 @@ from telehealth.dosing import checkins, deadlines, scheduling
 from telehealth.dosing.models import Channel, DoseSession
 from telehealth.dosing.operations import UPCOMING, DosingSettings
 from telehealth.escalations.models import Escalation
+from telehealth.messaging.models import Message
 from tests.browser.conftest import serving
 
 pytestmark = pytest.mark.browser
@@ -116,3 +119,21 @@ def test_a_held_session_raises_an_alert_the_prescriber_acknowledges_on_the_web(p
         assert "alcohol, sedatives, opioids or other drugs in the last 24 h" in sessions.inner_text()
         assert sessions.locator("summary", has_text="Release the hold").count() == 1
         assert page.locator("#chart-blood-pressure circle.point").count() == 6   # the first dose's before and after, this one's before
+
+
+def test_the_sitter_checks_in_from_the_link_in_their_reminder(page, tmp_path):
+    with serving("testing", tmp_path / "sitter.sqlite3") as (app, base_url):
+        with app.app_context():
+            session, settings = get_session(), DosingSettings.from_config(app.config)
+            deadlines.handle_due(session, settings)   # the demo's session: its window opens, reminders go
+            session.commit()
+            reminder = session.scalar(sa.select(Message.body).where(Message.template == "window_open_sitter")
+                                      .order_by(Message.id.desc()).limit(1))
+        path = re.search(r"/s/[A-Za-z0-9_-]+", reminder).group(0)
+        page.goto(f"{base_url}{path}")
+        assert "press 'I have arrived'" in page.locator("#due").inner_text()
+        page.click("button:has-text('I have arrived and will stay')")
+        page.wait_for_url(f"{base_url}{path}")
+        assert "your arrival is recorded" in page.locator(".flash").inner_text()
+        assert "Your arrival is recorded" in page.locator("#due").inner_text()
+        assert page.locator("button:has-text('I have arrived')").count() == 0

@@ -11,7 +11,7 @@ from telehealth.dispensing.models import InventoryMovement, MovementKind
 from telehealth.dispensing.operations import release_blockers
 from telehealth.dosing import checkins, scheduling
 from telehealth.dosing.models import Channel, CheckIn
-from telehealth.dosing.operations import Outcome
+from telehealth.dosing.operations import Outcome, open_escalations
 from telehealth.dosing.rules import Questionnaire
 from telehealth.errors import Conflict, NotAllowed, RuleViolation
 from tests.integration import dosing_world as w
@@ -560,3 +560,18 @@ def test_thoughts_of_self_harm_after_the_dose_get_the_crisis_lines_at_once(c, se
     assert (result.outcome, result.crisis) == (Outcome.POST_DOSE_URGENT, True)
     assert ("adverse_finding", "urgent") in w.escalations_of(session, dosed)
     assert w.texts_to(session, c.sitter.phone)[-1] == "crisis_to_sitter"
+
+
+def test_releasing_a_hold_acknowledges_its_alert_so_paging_stops(c, session, clock, held):
+    checkins.release_hold(session, c.doctor, c.settings, held.id, note="Pulse was after climbing stairs.")
+    session.commit()
+    [alert] = open_escalations(session, held.id)
+    assert (alert.state.value, alert.acknowledged_by_id) == ("acknowledged", c.prescriber.id)
+    assert alert.next_page_at is None
+
+
+def test_cancelling_a_held_session_acknowledges_its_alert(c, session, held):
+    scheduling.cancel_session(session, c.doctor, c.settings, held.id, reason="Spoke with them; next week.")
+    session.commit()
+    [alert] = open_escalations(session, held.id)
+    assert alert.state.value == "acknowledged"
