@@ -86,6 +86,7 @@ class AuditAction(enum.Enum):
     INVENTORY_CORRECTED = "inventory.corrected"
     # A session not yet started given another number after a booking or cancellation (details: dose_number, was).
     DOSE_SESSION_RENUMBERED = "dose_session.renumbered"
+    DOSE_SESSION_SITTER_REPLACED = "dose_session.sitter_replaced"
 
 
 class AuditEvent(Base):

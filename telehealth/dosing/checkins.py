@@ -23,8 +23,8 @@ from telehealth.dosing import deadlines, rules
 from telehealth.dosing.models import Channel, Deadline, DeadlineKind, DeadlineState, DoseSession
 from telehealth.dosing.operations import (
     ACTIVE, UPCOMING, DosingSettings, Outcome, Result, acknowledge_hold_alert, add_check_in, add_deadline, answers, clock_label, ensure_is_patient,
-    escalate, first_answer_at, lock, move, patient_session, settle, sitter_session, sos_answers_the_check,
-    text_patient, text_sitter)
+    escalate, first_answer_at, lock, move, patient_session, replace_inactive_sitter, settle, sitter_session,
+    sos_answers_the_check, text_patient, text_sitter)
 from telehealth.dosing.rules import (BLOOD_PRESSURE, BLOOD_PRESSURE_RECHECK, Event, Question, Questionnaire,
                                      SessionState)
 from telehealth.errors import Conflict, NotAllowed, RuleViolation
@@ -53,10 +53,12 @@ def _as_of_now(session: Session, settings: DosingSettings, found: DoseSession) -
     return found
 
 
-def _sitters_session(session: Session, settings: DosingSettings, sitter_id: int) -> DoseSession:
+def _sitters_session(session: Session, actor: Actor, settings: DosingSettings, sitter_id: int) -> DoseSession:
     found = sitter_session(session, sitter_id, UPCOMING)
     if found is None:
         raise Conflict("No session is open for you now. We will text you before the next one.")
+    if found.sitter_id != sitter_id:
+        replace_inactive_sitter(session, actor, found, texting=sitter_id)   # booked with one since replaced
     if found.sitter_id != sitter_id:
         raise Conflict("You are not the sitter named for this session. Please call the clinic.")
     return _as_of_now(session, settings, found)
@@ -65,7 +67,7 @@ def _sitters_session(session: Session, settings: DosingSettings, sitter_id: int)
 def sitter_here(session: Session, actor: Actor, settings: DosingSettings, sitter_id: int, *, channel: Channel,
                 message_id: int | None = None) -> Result:
     """The sitter has arrived and will stay for the whole observation."""
-    found = _sitters_session(session, settings, sitter_id)
+    found = _sitters_session(session, actor, settings, sitter_id)
     if found.state is SessionState.SCHEDULED:
         opens = found.scheduled_at - settings.timings.window_opens_before
         raise Conflict(f"The session opens at {clock_label(found, opens)}. Text HERE when you arrive then.")
@@ -87,7 +89,7 @@ def sitter_ok(session: Session, actor: Actor, settings: DosingSettings, sitter_i
     time answers the check and asks for the reading; an urgent reading escalates and does not
     release (SPEC §4: an urgent pressure is a post-dose finding at any time)."""
     pressure = None if reading is None else rules.read_answer(rules.BLOOD_PRESSURE_AT_RELEASE, reading)
-    found = _sitters_session(session, settings, sitter_id)
+    found = _sitters_session(session, actor, settings, sitter_id)
     if found.state not in rules.AFTER_DOSE:
         raise Conflict("Text HERE when you arrive. OK is for after it has been taken.")
     answered = settle(session, found, [DeadlineKind.OBSERVATION_ANSWER], DeadlineState.MET) > 0

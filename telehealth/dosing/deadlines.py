@@ -26,7 +26,8 @@ from telehealth.audit.operations import record
 from telehealth.dosing import rules
 from telehealth.dosing.models import Deadline, DeadlineKind, DeadlineState, DoseSession
 from telehealth.dosing.operations import (DosingSettings, add_deadline, answers, clock_label, escalate, lock,
-                                          move, new_sitter_link, pending, text_patient, text_sitter)
+                                          move, new_sitter_link, pending, replace_inactive_sitter, text_patient,
+                                          text_sitter)
 from telehealth.dosing.rules import Event, SessionState
 from telehealth.escalations.rules import Reason, Severity
 from telehealth.messaging import templates
@@ -155,6 +156,7 @@ def _window_opens(session: Session, settings: DosingSettings, found: DoseSession
     move(session, SWEEP, found, Event.OPEN_WINDOW)
     found.window_opened_at = clock.now()
     _close_earlier(session, found)
+    replace_inactive_sitter(session, SWEEP, found)
     time = clock_label(found, found.scheduled_at)
 
     # The window's reminder is worth sending late while the session can still go ahead (a

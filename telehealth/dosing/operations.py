@@ -142,6 +142,33 @@ def sitter_session(session: Session, sitter_id: int, states: Iterable[SessionSta
     return None if patient_id is None else patient_session(session, patient_id, states)
 
 
+def patients_sitter(session: Session, patient_id: int) -> Sitter | None:
+    """The sitter a session is booked with: the patient's first active sitter whose phone is confirmed."""
+    return session.scalar(sa.select(Sitter).where(Sitter.patient_id == patient_id, Sitter.active.is_(True),
+                                                  Sitter.phone_verified_at.is_not(None)).order_by(Sitter.id).limit(1))
+
+
+def replace_inactive_sitter(session: Session, actor: Actor, dose_session: DoseSession,
+                            texting: int | None = None) -> None:
+    """A session whose named sitter the clinic has since deactivated, and who has not arrived, goes
+    ahead with the patient's sitter now: the one `texting`, if they are an active sitter of this
+    patient with a confirmed phone, else `patients_sitter`; named on it from here on (audited).
+    Without this the window's reminder would reach nobody and the new sitter's HERE be refused."""
+    if dose_session.sitter.active or dose_session.sitter_arrived_at is not None:
+        return
+    replacement = session.get(Sitter, texting) if texting is not None else None
+    if replacement is None or not (replacement.active and replacement.phone_verified_at is not None
+                                   and replacement.patient_id == dose_session.patient_id):
+        replacement = patients_sitter(session, dose_session.patient_id)
+    if replacement is None:
+        return   # no sitter: the arrival deadline will say so
+    was, dose_session.sitter = dose_session.sitter_id, replacement
+    dose_session.sitter_id = replacement.id   # read at once by the caller, before any flush
+    record(session, actor, AuditAction.DOSE_SESSION_SITTER_REPLACED, object_type="dose_session",
+           object_id=dose_session.id, patient_id=dose_session.patient_id,
+           details={"sitter_id": replacement.id, "was": was})
+
+
 def ensure_is_patient(actor: Actor, patient: Patient) -> None:
     if actor.role == "system" or (actor.role == "patient" and actor.user_id == patient.user_id):
         return

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from telehealth import clock
-from telehealth.accounts.models import Patient, Sitter
+from telehealth.accounts.models import Patient
 from telehealth.accounts.operations import ensure_may_read_patient
 from telehealth.actor import Actor
 from telehealth.audit.models import AuditAction
@@ -25,7 +25,8 @@ from telehealth.dispensing import inventory
 from telehealth.dosing import rules
 from telehealth.dosing.models import DeadlineKind, DoseSession
 from telehealth.dosing.operations import (DosingSettings, Outcome, Result, UPCOMING, acknowledge_hold_alert,
-                                          add_deadline, lock, move, patient_session, text_patient, text_sitter)
+                                          add_deadline, lock, move, patient_session, patients_sitter, text_patient,
+                                          text_sitter)
 from telehealth.dosing.rules import Event, SessionState, SeriesTerms
 from telehealth.errors import Conflict, NotAllowed, NotFound, RuleViolation
 from telehealth.messaging import templates
@@ -60,12 +61,6 @@ def active_prescription(session: Session, patient_id: int) -> Prescription | Non
     return session.scalar(sa.select(Prescription).where(Prescription.patient_id == patient_id,
                                                         Prescription.status == PrescriptionStatus.ACTIVE)
                           .order_by(Prescription.id.desc()).limit(1))
-
-
-def session_sitter(session: Session, patient_id: int) -> Sitter | None:
-    """The sitter a new session is booked with: the patient's first active sitter whose phone is confirmed."""
-    return session.scalar(sa.select(Sitter).where(Sitter.patient_id == patient_id, Sitter.active.is_(True),
-                                                  Sitter.phone_verified_at.is_not(None)).order_by(Sitter.id).limit(1))
 
 
 def when(session_row: DoseSession) -> datetime:
@@ -133,7 +128,7 @@ def schedule_session(session: Session, actor: Actor, settings: DosingSettings, p
         raise RuleViolation("The patient has no active prescription.",
                             {"prescription": ["The patient has no active prescription."]})
     booked = list(session.scalars(sa.select(DoseSession).where(DoseSession.patient_id == patient.id, HOLDS_A_PLACE)))
-    sitter = session_sitter(session, patient.id)
+    sitter = patients_sitter(session, patient.id)
     problems = rules.scheduling_problems(
         at=at, now=clock.now(), local_day=rules.to_local(at, patient.timezone).date(), terms=terms_of(prescription),
         booked=[when(s) for s in booked],

@@ -575,3 +575,50 @@ def test_cancelling_a_held_session_acknowledges_its_alert(c, session, held):
     session.commit()
     [alert] = open_escalations(session, held.id)
     assert alert.state.value == "acknowledged"
+
+
+# --- a sitter replaced after the booking -------------------------------------------------------
+
+def replacement_sitter(session, c):
+    from telehealth import clock as clock_module
+    from telehealth.accounts.models import Sitter
+    from telehealth.accounts.sitters import deactivate_sitter
+    deactivate_sitter(session, c.doctor, c.sitter.id)
+    new = Sitter(patient_id=c.patient.id, full_name="Nia Newsitter", phone="+12025550177",
+                 relationship_to_patient="sister", phone_verified_at=clock_module.now(),
+                 consent_at=clock_module.now(), active=True, created_at=clock_module.now())
+    session.add(new)
+    session.commit()
+    return new
+
+
+def test_a_session_booked_with_a_sitter_since_deactivated_goes_ahead_with_the_new_one(c, session, clock):
+    booked = w.book(session, c, w.in_hours(2))
+    new = replacement_sitter(session, c)
+    w.open_window(session, c, booked, clock)
+    assert w.reloaded(session, booked).sitter_id == new.id
+    assert w.texts_to(session, new.phone)[-1] == "window_open_sitter"
+    checkins.sitter_here(session, w.SITTER_ACTOR, c.settings, new.id, channel=Channel.SMS)
+    session.commit()
+    assert w.reloaded(session, booked).sitter_arrived_at is not None
+
+
+def test_the_new_sitter_s_here_is_taken_when_the_old_one_was_deactivated_after_the_window_opened(
+        c, session, clock, opened):
+    new = replacement_sitter(session, c)
+    checkins.sitter_here(session, w.SITTER_ACTOR, c.settings, new.id, channel=Channel.SMS)
+    session.commit()
+    found = w.reloaded(session, opened)
+    assert (found.sitter_id, found.sitter_arrived_at is not None) == (new.id, True)
+
+
+def test_a_sitter_of_another_session_is_still_refused_while_the_named_one_is_active(c, session, clock, opened):
+    from telehealth.accounts.models import Sitter
+    from telehealth import clock as clock_module
+    other = Sitter(patient_id=c.patient.id, full_name="Otto Other", phone="+12025550178",
+                   relationship_to_patient="friend", phone_verified_at=clock_module.now(),
+                   consent_at=clock_module.now(), active=True, created_at=clock_module.now())
+    session.add(other)
+    session.commit()
+    with pytest.raises(Conflict, match="not the sitter named"):
+        checkins.sitter_here(session, w.SITTER_ACTOR, c.settings, other.id, channel=Channel.SMS)
