@@ -121,7 +121,7 @@ def record_lines(r: DoseRecord) -> list[tuple[Any, ...]]:
                   (item, "opened", None, at(e.opened_at)),
                   (item, "acknowledged by", e.acknowledged_by.full_name if e.acknowledged_by else None,
                    at(e.acknowledged_at)),
-                  *([(item, "state", f"open: not acknowledged since raised to {e.severity.value}", None)]
+                  *([(item, "state", "open: not acknowledged since paged again", at(e.paging_started_at))]
                     if e.acknowledged_at and e.state is State.OPEN else []),
                   (item, "resolved by", e.resolved_by.full_name if e.resolved_by else None, at(e.resolved_at)),
                   (item, "outcome", e.outcome.label if e.outcome else None, None),

@@ -105,6 +105,15 @@ class DoseRecordRow:
         return int((s.released_at - s.dosed_at).total_seconds() // 60)
 
     @property
+    def observation(self) -> str:
+        """Total observation as read on the record: minutes, still under way, or ended unreleased."""
+        if self.observation_minutes is not None:
+            return f"{self.observation_minutes} minutes"
+        if self.dose_session.state.finished:
+            return "ended without the sitter's release"
+        return "under way"
+
+    @property
     def complete(self) -> bool:
         """The same test as the staged release (`scheduling.incomplete_records`): post-dose report and release in."""
         return self.dose_session.post_dose_completed_at is not None and self.dose_session.released_at is not None
@@ -337,15 +346,18 @@ def _sedation(session: Session, found: DoseSession) -> list[SedationCheck]:
     responds to their name spoken in a normal voice, each OK, each question left unanswered, and
     the release."""
     checks: list[SedationCheck] = []
-    for kind, state, due_at, settled_at in session.execute(
-            sa.select(Deadline.kind, Deadline.state, Deadline.due_at, Deadline.settled_at)
+    for kind, state, due_at, settled_at, note in session.execute(
+            sa.select(Deadline.kind, Deadline.state, Deadline.due_at, Deadline.settled_at, Deadline.note)
             .where(Deadline.dose_session_id == found.id,
                    Deadline.kind.in_([DeadlineKind.OBSERVATION_CHECK, DeadlineKind.OBSERVATION_ANSWER]),
-                   Deadline.state.in_([DeadlineState.MET, DeadlineState.MISSED]))):
+                   Deadline.state.in_([DeadlineState.MET, DeadlineState.MISSED]))
+            .order_by(Deadline.id)):   # a question before its answer when both carry the same time
         if kind is DeadlineKind.OBSERVATION_CHECK:
             checks.append(SedationCheck(settled_at or due_at, "sitter asked: does the patient respond to their name?"))
         elif state is DeadlineState.MISSED:
             checks.append(SedationCheck(due_at, "no answer from the sitter in time (escalated)"))
+        elif note == "SOS":   # `operations.sos_answers_the_check`: the sitter's answer was SOS
+            checks.append(SedationCheck(settled_at or due_at, "sitter: SOS, does not respond (urgent alert)"))
     for kind, received_at in session.execute(
             sa.select(CheckIn.kind, CheckIn.received_at)
             .where(CheckIn.dose_session_id == found.id, CheckIn.kind.in_(["observation_ok", "release"]))):

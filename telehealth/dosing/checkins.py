@@ -20,7 +20,7 @@ from telehealth.audit.models import AuditAction
 from telehealth.audit.operations import record
 from telehealth.dispensing import inventory
 from telehealth.dosing import deadlines, rules
-from telehealth.dosing.models import Channel, Deadline, DeadlineKind, DeadlineState, DoseSession
+from telehealth.dosing.models import Channel, CheckIn, Deadline, DeadlineKind, DeadlineState, DoseSession
 from telehealth.dosing.operations import (
     ACTIVE, UPCOMING, DosingSettings, Outcome, Result, acknowledge_hold_alert, add_check_in, add_deadline, answers, clock_label, ensure_is_patient,
     escalate, first_answer_at, lock, move, patient_session, replace_inactive_sitter, settle, sitter_session,
@@ -310,8 +310,10 @@ def _hold(session: Session, actor: Actor, settings: DosingSettings, found: DoseS
     found.held_at = clock.now()
     found.hold_findings = [f.label for f in holds]
     crisis = any(f.crisis for f in holds)
+    # A hold after a prescriber released an earlier one is news: its alert, acknowledged at that
+    # release, pages again.
     escalate(session, actor, settings, found, Reason.PRE_DOSE_HOLD, rules.most_severe(holds),
-             findings=[f.code for f in holds])
+             findings=[f.code for f in holds], page_again=found.hold_released_by_id is not None)
     text_sitter(session, found, templates.crisis_to_sitter(settings.clinic) if crisis
                 else templates.held_sitter(settings.clinic))
     _crisis_to_patient(session, settings, found, crisis, channel)
@@ -332,25 +334,39 @@ def _complete_post_dose(session: Session, actor: Actor, settings: DosingSettings
     settle(session, found, [DeadlineKind.POST_DOSE_REPORT], DeadlineState.MET)
     settle(session, found, [DeadlineKind.POST_DOSE_PROMPT], DeadlineState.CANCELLED, note="answered")
     move(session, actor, found, Event.REPORT_AFTER_DOSE)
-    findings = rules.post_dose_findings(given, settings.thresholds)
-    if findings:
-        # Logged on the session, including the mild ones that escalate nothing.
-        add_check_in(session, actor, found, "findings.post_dose", by="patient", channel=channel,
-                     payload={"findings": [f.label for f in findings]})
+    # Those acted on at once (an urgent answer mid-questionnaire) are logged and paged already.
+    acted_on = _post_dose_findings_logged(session, found)
+    findings = [f for f in rules.post_dose_findings(given, settings.thresholds) if f.label not in acted_on]
     severity = rules.most_severe(findings)
     if severity is Severity.URGENT:
         return _urgent_after_dose(session, actor, settings, found, findings, channel=channel)
+    if findings:
+        _log_post_dose_findings(session, actor, found, findings, channel=channel)
     if severity is not None:
         escalate(session, actor, settings, found, Reason.ADVERSE_FINDING, severity,
                  findings=[f.code for f in findings if f.severity is not None])
     return Result(Outcome.POST_DOSE_RECORDED, found, at=found.dosed_at + settings.timings.release_after)
 
 
+def _log_post_dose_findings(session: Session, actor: Actor, found: DoseSession, findings: list[rules.Finding], *,
+                            channel: Channel) -> None:
+    # Logged on the session (the dose record's adverse findings), including the mild ones that escalate nothing.
+    add_check_in(session, actor, found, "findings.post_dose", by="patient", channel=channel,
+                 payload={"findings": [f.label for f in findings]})
+
+
+def _post_dose_findings_logged(session: Session, found: DoseSession) -> set[str]:
+    return {label for payload in session.scalars(sa.select(CheckIn.payload).where(
+        CheckIn.dose_session_id == found.id, CheckIn.kind == "findings.post_dose"))
+        for label in payload.get("findings", [])}
+
+
 def _urgent_after_dose(session: Session, actor: Actor, settings: DosingSettings, found: DoseSession,
                        findings: list[rules.Finding], *, channel: Channel) -> Result:
-    """An urgent post-dose finding: paged now, the sitter told to stay (or the crisis lines), and
-    the patient's reply says call 911 (or 988)."""
+    """An urgent post-dose finding, at the last answer or at once: logged, paged now, the sitter
+    told to stay (or the crisis lines), and the patient's reply says call 911 (or 988)."""
     crisis = any(f.crisis for f in findings)
+    _log_post_dose_findings(session, actor, found, findings, channel=channel)
     escalate(session, actor, settings, found, Reason.ADVERSE_FINDING, Severity.URGENT,
              findings=[f.code for f in findings if f.severity is not None])
     text_sitter(session, found, templates.crisis_to_sitter(settings.clinic) if crisis

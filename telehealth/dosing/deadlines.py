@@ -25,8 +25,9 @@ from telehealth.audit.models import AuditAction
 from telehealth.audit.operations import record
 from telehealth.dosing import rules
 from telehealth.dosing.models import Deadline, DeadlineKind, DeadlineState, DoseSession
-from telehealth.dosing.operations import (DosingSettings, add_deadline, answers, clock_label, escalate, lock,
-                                          move, new_sitter_link, pending, replace_inactive_sitter, text_patient,
+from telehealth.dosing.operations import (DosingSettings, add_deadline, answers, clock_label, close_superseded,
+                                          escalate, lock,
+                                          move, new_sitter_link, replace_inactive_sitter, text_patient,
                                           text_sitter)
 from telehealth.dosing.rules import Event, SessionState
 from telehealth.escalations.rules import Reason, Severity
@@ -171,24 +172,17 @@ def _window_opens(session: Session, settings: DosingSettings, found: DoseSession
 
 
 def _close_earlier(session: Session, found: DoseSession) -> None:
-    """The patient's earlier sessions still on hold, or dosed and never released (escalated at
-    the release deadline), end when their next window opens: every check-in goes to the patient's
-    earliest unfinished session, and a stale one would take the new session's HERE and READY. The
-    hold's or the missed release's escalation stays open for the prescriber; the record stays
-    incomplete (it holds the next shipment)."""
+    """The patient's earlier sessions still on hold, or dosed and never released, end when their
+    next window opens (`operations.close_superseded`)."""
     stale = session.scalars(sa.select(DoseSession).where(
         DoseSession.patient_id == found.patient_id, DoseSession.scheduled_at < found.scheduled_at,
         DoseSession.state.in_([SessionState.ON_HOLD, *rules.AFTER_DOSE]))
-        # Skipping a session another transaction holds (a prescriber cancelling it, the sitter's
-        # late OK): it is being decided there, and waiting could cross that transaction's locks.
+        # Skipping a session another transaction holds (a prescriber cancelling it, a check-in):
+        # waiting could cross that transaction's locks. The check-in closes it itself
+        # (`operations.patient_session`), and so does the next one to find it.
         .order_by(DoseSession.scheduled_at).with_for_update(skip_locked=True))
     for earlier in stale:
-        if earlier.state is SessionState.ON_HOLD:
-            earlier.end_reason = "cancelled: the hold was not released before the next session"
-            move(session, SWEEP, earlier, Event.CANCEL, reason="next session")
-        elif pending(session, earlier, DeadlineKind.RELEASE) is None:
-            earlier.end_reason = "missed: not released by the sitter"
-            move(session, SWEEP, earlier, Event.CLOSE_UNRELEASED)
+        close_superseded(session, SWEEP, earlier)
 
 
 def _before_dose_missing(found: DoseSession) -> list[str]:
@@ -261,10 +255,21 @@ def _dose_taken(session: Session, settings: DosingSettings, found: DoseSession, 
     return DeadlineState.MISSED, None
 
 
+def _prompt(answer_by: datetime, send) -> Handled:  # noqa: ANN001
+    """A prompt that asks for what a later deadline wants: worth sending late (a scheduler behind)
+    for as long as the answer can still come in time, unlike a plain reminder."""
+    if clock.now() >= answer_by:
+        return DeadlineState.CANCELLED, "too late to send"
+    send()
+    return DeadlineState.MET, None
+
+
 def _post_dose_prompt(session: Session, settings: DosingSettings, found: DoseSession, deadline: Deadline) -> Handled:
     if found.state is not SessionState.DOSED or found.post_dose_completed_at is not None:
         return DeadlineState.CANCELLED, found.state.value
-    return _remind(settings, deadline, lambda: text_patient(session, found, templates.post_dose_due(settings.clinic)))
+    timings = settings.timings
+    return _prompt(found.dosed_at + timings.post_dose_report_after + timings.post_dose_grace,
+                   lambda: text_patient(session, found, templates.post_dose_due(settings.clinic)))
 
 
 def _post_dose_report(session: Session, settings: DosingSettings, found: DoseSession, deadline: Deadline) -> Handled:
@@ -303,7 +308,9 @@ def _observation_answer(session: Session, settings: DosingSettings, found: DoseS
 def _release_prompt(session: Session, settings: DosingSettings, found: DoseSession, deadline: Deadline) -> Handled:
     if found.state not in rules.AFTER_DOSE:
         return DeadlineState.CANCELLED, found.state.value
-    return _remind(settings, deadline, lambda: text_sitter(session, found, templates.release_due(settings.clinic)))
+    timings = settings.timings
+    return _prompt(found.dosed_at + timings.release_after + timings.release_grace,
+                   lambda: text_sitter(session, found, templates.release_due(settings.clinic)))
 
 
 def _release(session: Session, settings: DosingSettings, found: DoseSession, deadline: Deadline) -> Handled:

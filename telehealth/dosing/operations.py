@@ -130,10 +130,46 @@ def _first(session: Session, query: sa.Select, states: list[SessionState]) -> Do
 
 
 def patient_session(session: Session, patient_id: int, states: Iterable[SessionState] = ACTIVE) -> DoseSession | None:
-    """The patient's earliest session in one of `states`, locked."""
+    """The patient's earliest session in one of `states`, locked; one left behind by a later
+    session whose window has opened is closed first (`close_superseded`)."""
     wanted = list(states)
-    return _first(session, sa.select(DoseSession).where(DoseSession.patient_id == patient_id,
-                                                        DoseSession.state.in_(wanted)), wanted)
+    query = sa.select(DoseSession).where(DoseSession.patient_id == patient_id, DoseSession.state.in_(wanted))
+    for _ in range(3):
+        found = _first(session, query, wanted)
+        if found is None or not _superseded(session, found) or not close_superseded(session, NEXT_SESSION, found):
+            return found
+    return _first(session, query, wanted)
+
+
+NEXT_SESSION = Actor.system("next session")
+SUPERSEDABLE = (SessionState.ON_HOLD, *rules.AFTER_DOSE)
+
+
+def _superseded(session: Session, found: DoseSession) -> bool:
+    """A session on hold or after its dose while a later session of the patient has its window open."""
+    if found.state not in SUPERSEDABLE:
+        return False
+    return session.scalar(sa.select(sa.func.count()).select_from(DoseSession).where(
+        DoseSession.patient_id == found.patient_id, DoseSession.scheduled_at > found.scheduled_at,
+        DoseSession.window_opened_at.is_not(None))) > 0
+
+
+def close_superseded(session: Session, actor: Actor, earlier: DoseSession) -> bool:
+    """End a session the patient's next one has overtaken (its window opened): every check-in goes
+    to the patient's earliest unfinished session, and a stale one would take the new session's
+    HERE and READY. A hold nobody released is cancelled; a dose never released by the sitter (its
+    release deadline passed, escalated) is closed as missed. Their alerts stay open for the
+    prescriber, and the record stays incomplete (it holds the next shipment). The caller holds
+    `earlier`'s lock. Returns whether it ended it."""
+    if earlier.state is SessionState.ON_HOLD:
+        earlier.end_reason = "cancelled: the hold was not released before the next session"
+        move(session, actor, earlier, Event.CANCEL, reason="next session")
+        return True
+    if earlier.state in rules.AFTER_DOSE and pending(session, earlier, DeadlineKind.RELEASE) is None:
+        earlier.end_reason = "missed: not released by the sitter"
+        move(session, actor, earlier, Event.CLOSE_UNRELEASED)
+        return True
+    return False
 
 
 def sitter_session(session: Session, sitter_id: int, states: Iterable[SessionState] = ACTIVE) -> DoseSession | None:
@@ -164,6 +200,7 @@ def replace_inactive_sitter(session: Session, actor: Actor, dose_session: DoseSe
         return   # no sitter: the arrival deadline will say so
     was, dose_session.sitter = dose_session.sitter_id, replacement
     dose_session.sitter_id = replacement.id   # read at once by the caller, before any flush
+    dose_session.sitter_link_hash = None       # the old sitter's link no longer speaks for the session
     record(session, actor, AuditAction.DOSE_SESSION_SITTER_REPLACED, object_type="dose_session",
            object_id=dose_session.id, patient_id=dose_session.patient_id,
            details={"sitter_id": replacement.id, "was": was})

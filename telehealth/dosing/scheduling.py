@@ -22,7 +22,7 @@ from telehealth.actor import Actor
 from telehealth.audit.models import AuditAction
 from telehealth.audit.operations import record
 from telehealth.dispensing import inventory
-from telehealth.dosing import rules
+from telehealth.dosing import checkins, deadlines, rules
 from telehealth.dosing.models import DeadlineKind, DoseSession
 from telehealth.dosing.operations import (DosingSettings, Outcome, Result, UPCOMING, acknowledge_hold_alert,
                                           add_deadline, lock, move, patient_session, patients_sitter, text_patient,
@@ -47,7 +47,9 @@ _LATEST = datetime.max.replace(tzinfo=timezone.utc) - _CALENDAR_MARGIN
 def _lock_patient(session: Session, patient_id: int) -> None:
     """Bookings and cancellations of a patient's sessions renumber them: they take the patient's
     lock first (then the sessions'), so they run one after the other, never crossing locks."""
-    session.get(Patient, patient_id, with_for_update=True)
+    # FOR NO KEY UPDATE: it must not block the foreign-key checks of rows that name the patient
+    # (a text, an audit event) inserted by the sweep while it holds one of their sessions.
+    session.get(Patient, patient_id, with_for_update={"key_share": True})
 
 
 def _may_book(actor: Actor, patient: Patient) -> None:
@@ -99,7 +101,7 @@ def renumber(session: Session, actor: Actor, prescription_id: int, *, booking: D
     # Locked and read afresh: a booking, a cancellation and the sweep opening a window may meet here.
     session.scalars(sa.select(DoseSession.id).where(DoseSession.prescription_id == prescription_id,
                                                     DoseSession.state == SessionState.SCHEDULED)
-                    .with_for_update()).all()
+                    .order_by(DoseSession.id).with_for_update()).all()   # in one order, everywhere
     counting = session.scalars(sa.select(DoseSession).where(DoseSession.prescription_id == prescription_id,
                                                             HOLDS_A_PLACE)
                                .order_by(DoseSession.scheduled_at, DoseSession.id)
@@ -118,7 +120,7 @@ def renumber(session: Session, actor: Actor, prescription_id: int, *, booking: D
 def schedule_session(session: Session, actor: Actor, settings: DosingSettings, patient_id: int, *,
                      scheduled_at: datetime) -> DoseSession:
     # The patient row is locked so two bookings at once are checked one after the other.
-    patient = session.get(Patient, patient_id, with_for_update=True)
+    patient = session.get(Patient, patient_id, with_for_update={"key_share": True})   # as _lock_patient
     if patient is None:
         raise NotFound("No such patient.")
     _may_book(actor, patient)
@@ -195,6 +197,10 @@ def skip(session: Session, actor: Actor, settings: DosingSettings, patient_id: i
         raise Conflict("Your session has already started after taking it, so it cannot be skipped. "
                        "Stay with your sitter.")
     _may_book(actor, upcoming.patient)
+    # As every check-in does: a session whose deadline passed unswept is missed (and escalated), not skipped.
+    deadlines.catch_up(session, settings, upcoming)
+    if upcoming.state is SessionState.MISSED:
+        raise Conflict(checkins.CLEARANCE_EXPIRED if upcoming.cleared_at else checkins.SESSION_ENDED)
     _cancel(session, actor, settings, upcoming, "skipped by the patient")
     return Result(Outcome.CANCELLED, upcoming, at=upcoming.scheduled_at)
 

@@ -23,7 +23,7 @@ from telehealth.dosing import checkins
 from telehealth.dosing.models import Channel, DoseSession
 from telehealth.dosing.operations import Outcome, Result, clock_label, local_label, session_of_link
 from telehealth.dosing.rules import SessionState
-from telehealth.dosing.status import upcoming_session
+from telehealth.dosing.status import active_session, upcoming_session
 from telehealth.dosing.views import settings
 from telehealth.errors import Conflict, NotAllowed
 from telehealth.web.auth import client_address
@@ -32,6 +32,7 @@ from telehealth.web.forms import ButtonForm, PageForms, Posted, submit
 blueprint = Blueprint("sitter_link", __name__)
 
 ANOTHER_SESSION = "This link is for another session. Use the link in your latest text, or text HERE or OK."
+LINK_RETIRED = "This link is no longer in use. Please call the clinic."
 
 
 class SitterOkForm(FlaskForm):
@@ -58,6 +59,8 @@ def sitter_due(found: DoseSession, current: DoseSession | None) -> SitterDue:
     state = found.state
     if state.finished:
         return SitterDue(f"The session of {at} has ended. Thank you.")
+    if not found.sitter.active:
+        return SitterDue(LINK_RETIRED)
     if current is None or current.id != found.id:
         return SitterDue(ANOTHER_SESSION)
     if state is SessionState.SCHEDULED:
@@ -106,10 +109,14 @@ def sitter_page(token: str) -> tuple[str, int]:
     return _page(token)
 
 
-def _act(token: str, name: str, form: FlaskForm, verb: Callable[[DoseSession], Result]) -> Response | tuple[str, int]:
+def _act(token: str, name: str, form: FlaskForm, verb: Callable[[DoseSession], Result], *,
+         sitter_must_be_active: bool = True) -> Response | tuple[str, int]:
     found = _linked(token)
 
     def on_this_session() -> Result:
+        if sitter_must_be_active and not found.sitter.active:
+            # Deactivated by the clinic: by text they are no longer recognised either.
+            raise Conflict(LINK_RETIRED)
         result = verb(found)
         if result.dose_session.id != found.id:
             raise Conflict(ANOTHER_SESSION)   # the verbs act on the patient's current session
@@ -138,8 +145,19 @@ def ok(token: str) -> Response | tuple[str, int]:
 
 @blueprint.post("/s/<token>/sos")
 def sos(token: str) -> Response | tuple[str, int]:
-    return _act(token, "sos", ButtonForm(), lambda found: checkins.sitter_sos(
-        get_session(), _sitter(found), settings(), found.id, channel=Channel.WEB))
+    """Never refused. Raised on the patient's session under way, as an SOS by text is, whichever
+    session the link was for (an old link still in the sitter's phone)."""
+    def raise_sos(found: DoseSession) -> Result:
+        under_way = active_session(get_session(), found.patient_id) or found
+        return checkins.sitter_sos(get_session(), _sitter(found), settings(), under_way.id, channel=Channel.WEB)
+
+    form = ButtonForm()
+    found = _linked(token)
+    outcome = submit(form, lambda: raise_sos(found))
+    if outcome.failed:
+        return _page(token, outcome.status, outcome.posted("sos"))
+    flash(SAID[outcome.value.outcome])
+    return redirect(url_for("sitter_link.sitter_page", token=token))
 
 
 SITTER_URGENT = "The clinic has been alerted and your prescriber is being paged. Call 911 now. Stay with them."

@@ -60,9 +60,10 @@ def open_key(patient_id: int, session_id: int | None, reason: Reason) -> str:
 
 def raise_escalation(session: Session, actor: Actor, settings: EscalationSettings, *, patient_id: int,
                      reason: Reason, severity: Severity, session_id: int | None = None,
-                     dose_number: int | None = None, **details: Any) -> Escalation:
+                     dose_number: int | None = None, page_again: bool = False, **details: Any) -> Escalation:
     """Open an escalation and page its first step at once; a repeat trigger of an open one is
-    added to its timeline and not paged again, unless its severity rises."""
+    added to its timeline and not paged again, unless its severity rises, or `page_again` says it
+    is news after a prescriber acted on it (acknowledged): paging then starts afresh."""
     key = open_key(patient_id, session_id, reason)
     existing = session.scalar(sa.select(Escalation).where(Escalation.open_key == key).with_for_update())
     if existing is None:
@@ -74,7 +75,7 @@ def raise_escalation(session: Session, actor: Actor, settings: EscalationSetting
             existing = session.scalar(sa.select(Escalation).where(Escalation.open_key == key).with_for_update())
             if existing is None:
                 raise
-    return _retrigger(session, actor, settings, existing, severity, details)
+    return _retrigger(session, actor, settings, existing, severity, details, page_again=page_again)
 
 
 def _open(session: Session, actor: Actor, settings: EscalationSettings, key: str, *, patient_id: int,
@@ -95,24 +96,32 @@ def _open(session: Session, actor: Actor, settings: EscalationSettings, key: str
 
 
 def _retrigger(session: Session, actor: Actor, settings: EscalationSettings, escalation: Escalation,
-               severity: Severity, details: dict[str, Any]) -> Escalation:
+               severity: Severity, details: dict[str, Any], *, page_again: bool = False) -> Escalation:
     escalation.trigger_count += 1
-    if severity.rank <= escalation.severity.rank:
+    rises = severity.rank > escalation.severity.rank
+    reopens = page_again and not rises and escalation.state is State.ACKNOWLEDGED
+    if not rises and not reopens:
         _event(session, escalation, EventKind.RETRIGGERED, actor=actor, **details)
         _audit(session, actor, AuditAction.ESCALATION_RETRIGGERED, escalation)
         return escalation
-    # More severe now: the new severity's policy starts paging afresh, even if acknowledged.
+    # More severe now, or news after it was acknowledged: its policy starts paging afresh.
     now = clock.now()
-    plan = rules.plan_for(severity, escalation.reason, settings.policy)
     previous = escalation.severity
-    escalation.severity, escalation.state = severity, State.OPEN
+    if rises:
+        escalation.severity = severity
+    plan = rules.plan_for(escalation.severity, escalation.reason, settings.policy)
+    escalation.state = State.OPEN
     escalation.paging_plan, escalation.paging_started_at = plan.to_json(), now
     escalation.steps_paged = escalation.steps_forced = 0
     escalation.next_page_at = now if plan.steps else None
-    _event(session, escalation, EventKind.SEVERITY_RAISED, actor=actor, previous=previous.value,
-           severity=severity.value, **details)
-    _audit(session, actor, AuditAction.ESCALATION_SEVERITY_RAISED, escalation, previous=previous.value,
-           severity=severity.value)
+    if rises:
+        _event(session, escalation, EventKind.SEVERITY_RAISED, actor=actor, previous=previous.value,
+               severity=severity.value, **details)
+        _audit(session, actor, AuditAction.ESCALATION_SEVERITY_RAISED, escalation, previous=previous.value,
+               severity=severity.value)
+    else:
+        _event(session, escalation, EventKind.RETRIGGERED, actor=actor, reopened=True, **details)
+        _audit(session, actor, AuditAction.ESCALATION_RETRIGGERED, escalation, reopened=True)
     _page_due(session, settings, escalation, now)
     return escalation
 

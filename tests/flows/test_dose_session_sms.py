@@ -394,15 +394,17 @@ def test_the_post_dose_check_in_before_it_is_due_says_when(client, app, session,
 def test_chest_pain_after_the_dose_tells_them_to_call_911(client, app, session, c, dosed, clock):
     world.walk_to(session, c, clock.now() + timedelta(minutes=60), clock)
     say(client, app, c.patient.phone, "READY")
-    *_, last = patient_says(client, app, c, "Y", "N", "0", "3", "126/80")
-    assert last == templates.post_dose_urgent(clinic(c)).body
+    assert say(client, app, c.patient.phone, "Y") == templates.post_dose_urgent(clinic(c)).body   # at once
     assert Severity.URGENT in {e.severity for e in escalations_of(session, dosed)}
+    *_, last = patient_says(client, app, c, "N", "0", "3", "126/80")
+    assert "Thank you, your check-in is recorded." in last
+    assert world.texts_to(session, c.sitter.phone).count("sos_reply") == 1   # told once, not again at the end
 
 
 def test_self_harm_after_the_dose_gets_the_crisis_lines(client, app, session, c, dosed, clock):
     world.walk_to(session, c, clock.now() + timedelta(minutes=60), clock)
     say(client, app, c.patient.phone, "READY")
-    *_, last = patient_says(client, app, c, "N", "Y", "0", "3", "126/80")
+    *_, last = patient_says(client, app, c, "N", "Y")
     assert last == templates.crisis_reply(clinic(c)).body
     assert world.texts_to(session, c.sitter.phone)[-1] == "crisis_to_sitter"
 
