@@ -39,6 +39,9 @@ CLINICAL_DEFAULTS: dict[str, int | float | str] = {
     "BP_RECHECK_REST_MINUTES": 5.0,                 # rest before the second reading that decides
     "DOSE_TAKEN_REMINDER_MINUTES": 20.0,            # after clearance
     "DOSE_TAKEN_WITHIN_MINUTES": 30.0,              # after clearance, or low escalation, clearance expires
+    # A TAKEN this long after the clearance expired is still recorded (the ledger, the record) and
+    # pages the prescriber (high): the patient may be dosed without anyone watching.
+    "LATE_TAKEN_RECORDED_WITHIN_MINUTES": 120.0,
     "POST_DOSE_REPORT_MINUTES_AFTER_DOSE": 60.0,    # questionnaire B is asked then
     "POST_DOSE_REPORT_GRACE_MINUTES": 15.0,         # ... and missing after this grace is a high escalation
     "RELEASE_MINUTES_AFTER_DOSE": 120.0,            # the sitter may release (OK) from then

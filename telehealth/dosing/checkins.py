@@ -38,8 +38,8 @@ WEEKLY_LIMIT = "you have had the most sessions allowed in 7 days."
 NOTHING_ON_HAND = "there is not enough on hand."
 # A check-in that comes after its session ended (missed while the sweep was behind).
 SESSION_ENDED = "This session has ended: its time has passed. Text STATUS to see what is next."
-CLEARANCE_EXPIRED = ("Your clearance has expired, so we cannot record it now. If you have already taken it, "
-                     "call the clinic now; if not, please do not take it.")
+CLEARANCE_EXPIRED = ("Your clearance has expired. If you have already taken it, text TAKEN now; if not, please "
+                     "do not take it. The clinic will contact you.")
 
 
 # --- the sitter ----------------------------------------------------------------------------
@@ -424,11 +424,18 @@ def taken(session: Session, actor: Actor, settings: DosingSettings, patient_id: 
     """TAKEN: the dose is written to the ledger and observation begins."""
     found = patient_session(session, patient_id, ACTIVE)
     if found is None:
-        raise Conflict("You have no session open now. Please do not take anything until you are cleared.")
+        expired = _clearance_expired_lately(session, settings, patient_id)
+        if expired is None:
+            raise Conflict("You have no session open now. Please do not take anything until you are cleared.")
+        ensure_is_patient(actor, expired.patient)
+        return _taken_after_expiry(session, actor, settings, lock(session, expired.id), channel=channel,
+                                   message_id=message_id)
     ensure_is_patient(actor, found.patient)
     deadlines.catch_up(session, settings, found)
     if found.state is SessionState.MISSED:
-        raise Conflict(CLEARANCE_EXPIRED if found.cleared_at else SESSION_ENDED)
+        if found.cleared_at is not None:
+            return _taken_after_expiry(session, actor, settings, found, channel=channel, message_id=message_id)
+        raise Conflict(SESSION_ENDED)
     if found.state in rules.AFTER_DOSE:
         raise Conflict(f"We already recorded it as taken at {clock_label(found, found.dosed_at)}.")
     if found.state is SessionState.ON_HOLD:
@@ -456,6 +463,41 @@ def taken(session: Session, actor: Actor, settings: DosingSettings, patient_id: 
     add_deadline(session, found, DeadlineKind.RELEASE_PROMPT, now + timings.release_after)
     add_deadline(session, found, DeadlineKind.RELEASE, now + timings.release_after + timings.release_grace)
     return Result(Outcome.TAKEN, found, at=now + timings.post_dose_report_after)
+
+
+def _clearance_expired_lately(session: Session, settings: DosingSettings, patient_id: int) -> DoseSession | None:
+    """The patient's session whose clearance expired (no TAKEN in time) within the last
+    `late_taken_within` (a second TAKEN finds it, and is told it is recorded already)."""
+    return session.scalar(sa.select(DoseSession).where(
+        DoseSession.patient_id == patient_id, DoseSession.state == SessionState.MISSED,
+        DoseSession.cleared_at.is_not(None),
+        DoseSession.ended_at >= clock.now() - settings.timings.late_taken_within)
+        .order_by(DoseSession.ended_at.desc()).limit(1))
+
+
+def _taken_after_expiry(session: Session, actor: Actor, settings: DosingSettings, found: DoseSession, *,
+                        channel: Channel, message_id: int | None) -> Result:
+    """TAKEN after the clearance expired. The patient was told not to take it, but says they have:
+    what happened is recorded (the ledger's dose-taken movement, the check-in, the time on the
+    record), the expired-clearance alert is raised to high so the prescriber is paged (the patient
+    may be dosed with nobody watching: the sitter was told the session had not gone ahead), and
+    the sitter is asked to stay. The session stays missed: no observation steps follow; the
+    prescriber takes it from here. Its record is incomplete, which holds the next shipment."""
+    if found.dosed_at is not None:
+        raise Conflict(f"We already recorded it as taken at {clock_label(found, found.dosed_at)}.")
+    try:
+        inventory.record_dose_taken(session, actor, found.patient_id, found.prescription.lozenges_per_dose,
+                                    dose_session_id=found.id)
+    except RuleViolation:
+        raise Conflict(f"We could not record it: {NOTHING_ON_HAND} Please call the clinic.") from None
+    found.dosed_at = clock.now()
+    add_check_in(session, actor, found, "dose_taken", by="patient", channel=channel, message_id=message_id,
+                 payload={"after_clearance_expired": True})
+    escalate(session, actor, settings, found, Reason.MISSED_DOSE_TAKEN, Severity.HIGH, taken_after_expiry=True)
+    text_sitter(session, found, templates.taken_after_expiry_sitter(settings.clinic))
+    if channel is not Channel.SMS:
+        text_patient(session, found, templates.taken_after_expiry(settings.clinic))
+    return Result(Outcome.TAKEN_AFTER_EXPIRY, found)
 
 
 # --- the prescriber's hold ---------------------------------------------------------------------

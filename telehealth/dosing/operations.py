@@ -77,6 +77,7 @@ class Outcome(enum.Enum):
     CANCELLED = "cancelled"
     HOLD_RELEASED = "hold_released"
     SOS_RAISED = "sos_raised"            # an urgent alert: the reply says call 911
+    TAKEN_AFTER_EXPIRY = "taken_after_expiry"   # recorded although the clearance had expired; paged high
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,8 @@ def describe(result: Result) -> list[str]:
         Outcome.NOT_CLEARED: f"You are not cleared for this session: {result.problem} Please do not take it. "
                              "The clinic will contact you.",
         Outcome.TAKEN: f"Recorded as taken. Stay with your sitter and rest. Your after-session check-in opens at {at}.",
+        Outcome.TAKEN_AFTER_EXPIRY: "Recorded as taken. Please rest with your sitter there now. Your prescriber has "
+                                    "been alerted and will contact you. Emergency: 911.",
         Outcome.POST_DOSE_RECORDED: f"Thank you, your after-session check-in is recorded. Rest with your sitter; "
                                     f"they can end the session from {at}.",
         Outcome.POST_DOSE_URGENT: URGENT,

@@ -113,6 +113,7 @@ class Timings:
     observation_every: timedelta
     observation_answer: timedelta
     reminder_stale_after: timedelta
+    late_taken_within: timedelta
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "Timings":
@@ -131,7 +132,8 @@ class Timings:
                    release_grace=minutes("RELEASE_GRACE_MINUTES"),
                    observation_every=minutes("OBSERVATION_CHECK_EVERY_MINUTES"),
                    observation_answer=minutes("OBSERVATION_CHECK_ANSWER_MINUTES"),
-                   reminder_stale_after=minutes("REMINDER_STALE_AFTER_MINUTES"))
+                   reminder_stale_after=minutes("REMINDER_STALE_AFTER_MINUTES"),
+                   late_taken_within=minutes("LATE_TAKEN_RECORDED_WITHIN_MINUTES"))
 
 
 @dataclass(frozen=True)

@@ -179,11 +179,10 @@ def _cancel(session: Session, actor: Actor, settings: DosingSettings, dose_sessi
     dose_session.end_reason = reason[:200]
     renumber(session, actor, dose_session.prescription_id)   # the sessions after it move up
     # The day too: a cancelled session may be days away.
-    sms = templates.session_cancelled(settings.clinic,
-                                      rules.local_label(dose_session.scheduled_at, dose_session.patient.timezone))
-    text_sitter(session, dose_session, sms)
+    day = rules.local_label(dose_session.scheduled_at, dose_session.patient.timezone)
+    text_sitter(session, dose_session, templates.session_cancelled_sitter(settings.clinic, day))
     if actor.role != "patient":  # a patient who cancelled knows; one whose prescriber did must be told
-        text_patient(session, dose_session, sms)
+        text_patient(session, dose_session, templates.session_cancelled(settings.clinic, day))
     return dose_session
 
 

@@ -78,6 +78,8 @@ def reply_for(ctx, result: Result) -> Sms:  # noqa: ANN001
         return templates.sitter_arrived(clinic)
     if outcome is Outcome.TAKEN:
         return templates.taken_recorded(clinic, at())
+    if outcome is Outcome.TAKEN_AFTER_EXPIRY:
+        return templates.taken_after_expiry(clinic)
     if outcome is Outcome.POST_DOSE_RECORDED:
         return templates.post_dose_recorded(clinic, at())
     if outcome is Outcome.POST_DOSE_URGENT:

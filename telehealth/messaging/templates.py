@@ -258,9 +258,20 @@ def session_missed_sitter(clinic: str) -> Sms:
                                                  "now. Thank you.")
 
 
+def taken_after_expiry(clinic: str) -> Sms:
+    return _sms("taken_after_expiry", clinic, "Recorded. Please rest with your sitter there now. Your prescriber "
+                                              "has been alerted and will contact you. Emergency: 911.")
+
+
+def taken_after_expiry_sitter(clinic: str) -> Sms:
+    return _sms("taken_after_expiry_sitter", clinic, "They report having taken it after all. Please stay with "
+                                                     "them; the clinic will contact you. Emergency: 911.")
+
+
 def clearance_expired(clinic: str) -> Sms:
     return _sms("clearance_expired", clinic, "Your clearance has ended because we did not hear TAKEN. If you have "
-                                             "not taken it, do not take it now. The clinic will contact you.")
+                                             "taken it, text TAKEN now. If not, do not take it now. The clinic will "
+                                             "contact you.")
 
 
 def post_dose_due(clinic: str) -> Sms:
@@ -322,6 +333,11 @@ def session_complete(clinic: str) -> Sms:
 def session_cancelled(clinic: str, time: str) -> Sms:
     return _sms("session_cancelled", clinic, f"The session at {time} is cancelled. Do not take it. The clinic "
                                              f"will be in touch to reschedule.")
+
+
+def session_cancelled_sitter(clinic: str, time: str) -> Sms:
+    return _sms("session_cancelled_sitter", clinic, f"The session at {time} you sit for is cancelled; nothing will "
+                                                    f"be taken. Thank you.")
 
 
 def hold_released(clinic: str) -> Sms:

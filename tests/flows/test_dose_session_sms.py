@@ -512,7 +512,7 @@ def test_skip_cancels_the_next_session_before_it_is_taken(client, app, session, 
     reply = say(client, app, c.patient.phone, "SKIP")
     assert reply == templates.session_cancelled(clinic(c), "11:00 AM").body
     assert world.reloaded(session, booked).state is SessionState.CANCELLED
-    assert world.texts_to(session, c.sitter.phone)[-1] == "session_cancelled"
+    assert world.texts_to(session, c.sitter.phone)[-1] == "session_cancelled_sitter"
 
 
 def test_skip_of_a_session_on_another_day_names_the_day(client, app, session, c, clock):
@@ -680,3 +680,13 @@ def test_taken_refused_for_too_little_on_hand_says_so_without_naming_a_dose(clie
     session.commit()
     assert "not enough on hand" in say(client, app, c.patient.phone, "TAKEN")
     assert world.reloaded(session, cleared).state is SessionState.CLEARED
+
+
+def test_taken_by_text_after_the_clearance_expired_is_recorded_and_the_reply_says_rest_with_the_sitter(
+        client, app, session, c, cleared, clock):
+    world.walk_to(session, c, clock.now() + c.settings.timings.dose_taken_within + timedelta(minutes=5), clock)
+    assert world.texts_to(session, c.patient.phone)[-1] == "clearance_expired"
+    assert say(client, app, c.patient.phone, "TAKEN") == templates.taken_after_expiry(clinic(c)).body
+    assert [(e.reason, e.severity) for e in escalations_of(session, cleared)] == \
+        [(Reason.MISSED_DOSE_TAKEN, Severity.HIGH)]
+    assert check_ins(session, cleared, "dose_taken")[0].payload == {"after_clearance_expired": True}

@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
+from telehealth.dispensing.models import InventoryMovement, MovementKind
 from telehealth.dosing import deadlines
 from telehealth.dosing.jobs import sweep_deadlines
 from telehealth.dosing.models import Deadline, DeadlineKind, DeadlineState
@@ -185,22 +186,42 @@ def test_no_taken_by_30_minutes_expires_the_clearance_with_a_low_escalation(c, s
     assert (found.state.value, found.end_reason) == ("missed", "missed: clearance expired")
     assert w.escalations_of(session, cleared) == [("missed_dose_taken", "low")]
     assert w.texts_to(session, c.patient.phone)[-1] == "clearance_expired"
-    with pytest.raises(Conflict):
+
+
+def test_taken_after_the_clearance_expired_is_recorded_and_pages_the_prescriber_high(c, session, clock, cleared):
+    # Told not to take it, the patient says they have: the ledger and the record keep it, the
+    # prescriber is paged (they may be dosed with nobody watching), and the sitter is asked to stay.
+    walk(session, c, clock, cleared.cleared_at + 40 * MINUTE)
+    assert w.take(session, c).outcome is Outcome.TAKEN_AFTER_EXPIRY
+    found = w.reloaded(session, cleared)
+    assert (found.state.value, found.dosed_at) == ("missed", clock.now())
+    assert w.escalations_of(session, cleared) == [("missed_dose_taken", "high")]
+    assert w.texts_to(session, c.sitter.phone)[-1] == "taken_after_expiry_sitter"
+    assert session.scalar(sa.select(sa.func.count()).select_from(InventoryMovement).where(
+        InventoryMovement.dose_session_id == cleared.id, InventoryMovement.kind == MovementKind.DOSE_TAKEN)) == 1
+    with pytest.raises(Conflict, match="already recorded"):
         w.take(session, c)
+
+
+def test_taken_is_not_recorded_against_a_clearance_that_expired_longer_ago_than_the_limit(c, session, clock, cleared):
+    expired = cleared.cleared_at + c.settings.timings.dose_taken_within
+    walk(session, c, clock, expired + c.settings.timings.late_taken_within + SECOND)
+    with pytest.raises(Conflict, match="no session open"):
+        w.take(session, c)
+    session.rollback()
+    assert w.reloaded(session, cleared).dosed_at is None
 
 
 # --- a check-in that comes before a late sweep -----------------------------------------------------
 # The scheduler is behind (or down): the check-in meets the deadline as the sweep would have left it.
 
-def test_taken_after_the_clearance_ran_out_is_refused_and_the_clearance_expires_though_nothing_swept_it(
+def test_taken_after_the_clearance_ran_out_meets_an_expired_clearance_though_nothing_swept_it(
         c, session, clock, cleared):
     clock.set(cleared.cleared_at + 45 * MINUTE)
-    with pytest.raises(Conflict, match="clearance has expired"):
-        w.take(session, c)
-    session.rollback()
+    assert w.take(session, c).outcome is Outcome.TAKEN_AFTER_EXPIRY   # not a dose in time
     w.sweep(session, c)
     assert w.state_of(session, cleared) == "missed"
-    assert w.escalations_of(session, cleared) == [("missed_dose_taken", "low")]
+    assert w.escalations_of(session, cleared) == [("missed_dose_taken", "high")]
 
 
 def test_here_after_the_arrival_deadline_is_refused_though_nothing_swept_it(c, session, clock, opened):

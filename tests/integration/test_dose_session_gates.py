@@ -246,7 +246,7 @@ def test_a_prescriber_may_cancel_a_held_session(c, session, held):
     scheduling.cancel_session(session, c.doctor, c.settings, held.id, reason="pulse high, rebook next week")
     session.commit()
     assert w.state_of(session, held) == "cancelled"
-    assert w.texts_to(session, c.sitter.phone)[-1] == "session_cancelled"
+    assert w.texts_to(session, c.sitter.phone)[-1] == "session_cancelled_sitter"
     assert set(w.deadlines_of(session, held).values()) <= {"met", "cancelled"}
 
 
@@ -262,7 +262,7 @@ def test_skip_before_the_dose_cancels_the_session_and_tells_the_sitter(c, sessio
     session.commit()
     assert result.outcome is Outcome.CANCELLED
     assert w.state_of(session, opened) == "cancelled"
-    assert w.texts_to(session, c.sitter.phone)[-1] == "session_cancelled"
+    assert w.texts_to(session, c.sitter.phone)[-1] == "session_cancelled_sitter"
     assert set(w.deadlines_of(session, opened).values()) <= {"met", "cancelled"}
 
 
