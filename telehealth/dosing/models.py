@@ -55,6 +55,14 @@ class DoseSession(Base):
     check_ins: Mapped[list["CheckIn"]] = relationship(order_by="CheckIn.id", back_populates="dose_session")
     deadlines: Mapped[list["Deadline"]] = relationship(order_by="Deadline.due_at", back_populates="dose_session")
 
+    @property
+    def status_label(self) -> str:
+        """Its state as a page shows it: a session that ended missed after a dose says so (closed
+        unreleased, or taken after the clearance expired), not to be read as no dose."""
+        if self.state is SessionState.MISSED and self.dosed_at is not None:
+            return "missed (taken)"
+        return self.state.label
+
     __table_args__ = (
         sa.Index("ix_dose_sessions_patient_id_scheduled_at", "patient_id", "scheduled_at"),
         # Compliance dose records are filtered by the day the dose was taken (migration 0009).

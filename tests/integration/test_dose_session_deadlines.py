@@ -497,3 +497,9 @@ def test_an_earlier_session_still_within_its_observation_is_not_closed_by_a_wind
     w.walk_to(session, close, later.scheduled_at - 30 * MINUTE, clock)
     assert w.state_of(session, later) == "open"
     assert w.state_of(session, first) in ("dosed", "observing")
+
+
+def test_a_session_missed_after_its_dose_reads_missed_taken_not_missed(c, session, clock, cleared):
+    walk(session, c, clock, cleared.cleared_at + 40 * MINUTE)
+    w.take(session, c)
+    assert w.reloaded(session, cleared).status_label == "missed (taken)"
