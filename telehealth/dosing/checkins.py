@@ -423,18 +423,22 @@ def taken(session: Session, actor: Actor, settings: DosingSettings, patient_id: 
           message_id: int | None = None) -> Result:
     """TAKEN: the dose is written to the ledger and observation begins."""
     found = patient_session(session, patient_id, ACTIVE)
+    if found is not None:
+        ensure_is_patient(actor, found.patient)
+        deadlines.catch_up(session, settings, found)
+        if found.state is SessionState.MISSED and found.cleared_at is not None:
+            return _taken_after_clearance(session, actor, settings, found, channel=channel, message_id=message_id)
+    if found is None or found.state.finished or (found.state is SessionState.OPEN):
+        # Not cleared now: a clearance that lapsed lately (expired, or the session cancelled) is
+        # the one this TAKEN reports, even if a make-up session has opened since.
+        lapsed = clearance_lapsed_lately(session, settings, patient_id)
+        if lapsed is not None and (found is None or lapsed.dosed_at is None):   # a repeat is told it is in
+            ensure_is_patient(actor, lapsed.patient)
+            return _taken_after_clearance(session, actor, settings, lock(session, lapsed.id), channel=channel,
+                                          message_id=message_id)
     if found is None:
-        expired = _clearance_expired_lately(session, settings, patient_id)
-        if expired is None:
-            raise Conflict("You have no session open now. Please do not take anything until you are cleared.")
-        ensure_is_patient(actor, expired.patient)
-        return _taken_after_expiry(session, actor, settings, lock(session, expired.id), channel=channel,
-                                   message_id=message_id)
-    ensure_is_patient(actor, found.patient)
-    deadlines.catch_up(session, settings, found)
-    if found.state is SessionState.MISSED:
-        if found.cleared_at is not None:
-            return _taken_after_expiry(session, actor, settings, found, channel=channel, message_id=message_id)
+        raise Conflict("You have no session open now. Please do not take anything until you are cleared.")
+    if found.state.finished:
         raise Conflict(SESSION_ENDED)
     if found.state in rules.AFTER_DOSE:
         raise Conflict(f"We already recorded it as taken at {clock_label(found, found.dosed_at)}.")
@@ -465,19 +469,21 @@ def taken(session: Session, actor: Actor, settings: DosingSettings, patient_id: 
     return Result(Outcome.TAKEN, found, at=now + timings.post_dose_report_after)
 
 
-def _clearance_expired_lately(session: Session, settings: DosingSettings, patient_id: int) -> DoseSession | None:
-    """The patient's session whose clearance expired (no TAKEN in time) within the last
-    `late_taken_within` (a second TAKEN finds it, and is told it is recorded already)."""
+def clearance_lapsed_lately(session: Session, settings: DosingSettings, patient_id: int) -> DoseSession | None:
+    """The patient's session cleared but ended without a dose in time (its clearance expired, or it
+    was cancelled after clearance) within the last `late_taken_within`: a TAKEN now reports it. Its
+    `dosed_at` is set once one has (a second TAKEN is told so)."""
     return session.scalar(sa.select(DoseSession).where(
-        DoseSession.patient_id == patient_id, DoseSession.state == SessionState.MISSED,
-        DoseSession.cleared_at.is_not(None),
+        DoseSession.patient_id == patient_id,
+        DoseSession.state.in_([SessionState.MISSED, SessionState.CANCELLED]), DoseSession.cleared_at.is_not(None),
         DoseSession.ended_at >= clock.now() - settings.timings.late_taken_within)
         .order_by(DoseSession.ended_at.desc()).limit(1))
 
 
-def _taken_after_expiry(session: Session, actor: Actor, settings: DosingSettings, found: DoseSession, *,
-                        channel: Channel, message_id: int | None) -> Result:
-    """TAKEN after the clearance expired. The patient was told not to take it, but says they have:
+def _taken_after_clearance(session: Session, actor: Actor, settings: DosingSettings, found: DoseSession, *,
+                           channel: Channel, message_id: int | None) -> Result:
+    """TAKEN after the clearance lapsed (expired, or the session was cancelled after clearance).
+    The patient was told not to take it, but says they have:
     what happened is recorded (the ledger's dose-taken movement, the check-in, the time on the
     record), the expired-clearance alert is raised to high so the prescriber is paged (the patient
     may be dosed with nobody watching: the sitter was told the session had not gone ahead), and
@@ -491,6 +497,9 @@ def _taken_after_expiry(session: Session, actor: Actor, settings: DosingSettings
     except RuleViolation:
         raise Conflict(f"We could not record it: {NOTHING_ON_HAND} Please call the clinic.") from None
     found.dosed_at = clock.now()
+    # It counts in the series again: a make-up booked meanwhile may have taken its number.
+    from telehealth.dosing.scheduling import renumber   # here: scheduling imports this module
+    renumber(session, actor, found.prescription_id)
     add_check_in(session, actor, found, "dose_taken", by="patient", channel=channel, message_id=message_id,
                  payload={"after_clearance_expired": True})
     escalate(session, actor, settings, found, Reason.MISSED_DOSE_TAKEN, Severity.HIGH, taken_after_expiry=True)

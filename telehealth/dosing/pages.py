@@ -156,8 +156,17 @@ def questions_to_show(session: Session, settings: DosingSettings, dose_session: 
 
 def portal(session: Session, actor: Actor, settings: DosingSettings, patient: Patient) -> dict[str, Any]:
     sessions = scheduling.sessions_of(session, actor, patient.id)
-    return {"due": due_now(session, settings, current(sessions)), "dose_sessions": list(reversed(sessions)),
-            "state_style": STATE_STYLE}
+    under_way = current(sessions)
+    due = due_now(session, settings, under_way)
+    if under_way is None or under_way.state in (S.SCHEDULED, S.OPEN):
+        lapsed = checkins.clearance_lapsed_lately(session, settings, patient.id)
+        if lapsed is not None and lapsed.dosed_at is None:
+            # As the clearance-expired text says: if taken after all, tell us (`checkins.taken` records it).
+            due = Due(lapsed, "Your clearance has ended.", [LAPSED], may_take=True)
+    return {"due": due, "dose_sessions": list(reversed(sessions)), "state_style": STATE_STYLE}
+
+
+LAPSED = "If you have taken it, press 'I have taken it' now. If not, do not take it. The clinic will contact you."
 
 
 def next_for_record(session: Session, actor: Actor, settings: DosingSettings, patient: Patient) -> Due:

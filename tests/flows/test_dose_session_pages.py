@@ -421,3 +421,22 @@ def test_the_patient_reads_no_hold_forms(client, session, c, opened):
     response = post(client, PAGE, f"/sessions/{opened.id}/hold-release", note="I feel fine.")
     assert response.status_code == 403
     assert reloaded(session, opened).state is SessionState.ON_HOLD
+
+
+def test_the_portal_offers_i_have_taken_it_while_a_late_taken_would_still_be_recorded(client, session, c, clock):
+    # SPEC §1: patients check in by SMS or on the web. After the clearance expired the patient may
+    # still report the dose (up to LATE_TAKEN_RECORDED_WITHIN_MINUTES; the text says "text TAKEN
+    # now"), and POST /me/sessions/taken records it; the page must offer that button too.
+    booked = book(session, c, in_hours(0.5))
+    open_window(session, c, booked, clock)
+    pre_dose(session, c)
+    here(session, c)
+    cleared = reloaded(session, booked)
+    walk_to(session, c, cleared.cleared_at + c.settings.timings.dose_taken_within + c.settings.timings.dose_taken_within,
+            clock)
+    assert reloaded(session, booked).state.value == "missed"
+
+    log_in(client, c.patient.user.email)
+    html = client.get(PAGE).get_data(as_text=True)
+
+    assert 'action="/me/sessions/taken"' in html

@@ -1,7 +1,8 @@
-"""Dose sessions at their edges: a hold released and then held again, an urgent answer acted on at
-once and not again at the end, a sitter's link after the sitter was replaced or the session passed,
-a booking meeting the sweep on PostgreSQL, STATUS after a hold release, prompts sent late while
-they can still be answered, SKIP with the sweep behind, and what the dose record keeps of it all."""
+"""Dose sessions at their edges: a TAKEN after the clearance lapsed, a hold released and then held
+again, an urgent answer acted on at once and not again at the end, a sitter's link after the sitter
+was replaced or the session passed, a booking meeting the sweep on PostgreSQL, STATUS after a hold
+release, prompts sent late while they can still be answered, SKIP with the sweep behind, and what
+the dose record keeps of it all."""
 from datetime import timedelta
 
 import pytest
@@ -9,7 +10,9 @@ import sqlalchemy as sa
 
 from telehealth.actor import Actor
 from telehealth.compliance import dose_records
+from telehealth.dispensing.models import InventoryMovement, MovementKind
 from telehealth.dosing import checkins, scheduling, status
+from telehealth.dosing.models import DoseSession
 from telehealth.dosing.operations import Outcome
 from telehealth.errors import Conflict
 from telehealth.escalations.models import Escalation
@@ -316,3 +319,68 @@ def test_a_booking_while_the_sweep_opens_a_window_of_the_same_patient_does_not_d
 
 
 # --- SKIP with the sweep behind ----------------------------------------------------------------
+
+
+# --- a TAKEN after the clearance lapsed ----------------------------------------------------------
+
+def expired_clearance(session, c, clock):
+    """A session cleared and left to expire: no TAKEN within 30 minutes (low alert, missed)."""
+    cleared = w.cleared_session(session, c, clock)
+    w.walk_to(session, c, cleared.cleared_at + c.settings.timings.dose_taken_within, clock)
+    assert w.state_of(session, cleared) == "missed"
+    return w.reloaded(session, cleared)
+
+
+def dose_movements(session, c) -> int:
+    return session.scalar(sa.select(sa.func.count()).select_from(InventoryMovement).where(
+        InventoryMovement.patient_id == c.patient.id, InventoryMovement.kind == MovementKind.DOSE_TAKEN))
+
+
+def test_a_late_taken_is_recorded_though_a_make_up_session_has_opened_since(c, session, clock):
+    # The patient is told "if you have already taken it, text TAKEN now" (up to 2 hours). A missed
+    # session holds no place, so the prescriber may book a make-up session soon after; once its
+    # window opens, the late TAKEN must still be kept for the dose it reports, not refused as "not
+    # cleared" for the make-up (the dose would leave the ledger and the spacing gate behind).
+    expired = expired_clearance(session, c, clock)
+    make_up = w.book(session, c, clock.now() + 40 * MINUTE)
+    w.open_window(session, c, make_up, clock)
+    assert w.state_of(session, make_up) == "open"
+
+    result = w.take(session, c)
+
+    assert (result.outcome, result.dose_session.id) == (Outcome.TAKEN_AFTER_EXPIRY, expired.id)
+    assert w.reloaded(session, expired).dosed_at == clock.now()
+    assert dose_movements(session, c) == 1
+
+
+def test_a_late_taken_keeps_the_series_numbers_apart(c, session, clock):
+    # After the missed session the prescriber books a make-up session: as the missed one holds no
+    # place it is given dose 1. The late TAKEN then makes the missed session a dose again (it holds
+    # a place, dose 1): the make-up, not yet started, must move on to dose 2.
+    expired = expired_clearance(session, c, clock)
+    make_up = w.book(session, c, clock.now() + timedelta(days=4))
+    assert make_up.dose_number == 1
+
+    assert w.take(session, c).outcome is Outcome.TAKEN_AFTER_EXPIRY
+
+    session.expire_all()
+    numbers = {s.id: s.dose_number for s in session.scalars(
+        sa.select(DoseSession).where(DoseSession.patient_id == c.patient.id))}
+    assert numbers == {expired.id: 1, make_up.id: 2}
+
+
+def test_a_taken_just_after_the_prescriber_cancelled_a_cleared_session_is_recorded(c, session, clock):
+    # A cleared patient may take it at any moment; the prescriber's cancel can cross it. The patient
+    # who then texts TAKEN has taken it: as after an expired clearance, the lozenge must reach the
+    # ledger and the record (and the prescriber be paged), not be answered "do not take anything".
+    from telehealth.dosing import scheduling
+    cleared = w.cleared_session(session, c, clock)
+    scheduling.cancel_session(session, c.doctor, c.settings, cleared.id, reason="blood pressure history")
+    session.commit()
+    clock.set(clock.now() + 2 * MINUTE)
+
+    result = w.take(session, c)
+
+    assert result.dose_session.id == cleared.id
+    assert dose_movements(session, c) == 1
+
