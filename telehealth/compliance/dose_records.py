@@ -341,6 +341,11 @@ def _lots_taken(session: Session, found: DoseSession) -> list[LotTaken]:
     return [LotTaken(lot, int(taken), expires) for lot, taken, expires in rows]
 
 
+SITTER_SAYS = {"observation_ok": "sitter: OK, responds to their name",
+               "observation_not_ok": "sitter: NOT OK, does not respond (urgent alert)",
+               "release": "released by the sitter: alert, oriented, back to usual self"}
+
+
 def _sedation(session: Session, found: DoseSession) -> list[SedationCheck]:
     """The sitter's watch after the dose (SPEC §4): each time they were asked whether the patient
     responds to their name spoken in a normal voice, each OK, each question left unanswered, and
@@ -360,7 +365,7 @@ def _sedation(session: Session, found: DoseSession) -> list[SedationCheck]:
             checks.append(SedationCheck(settled_at or due_at, "sitter: SOS, does not respond (urgent alert)"))
     for kind, received_at in session.execute(
             sa.select(CheckIn.kind, CheckIn.received_at)
-            .where(CheckIn.dose_session_id == found.id, CheckIn.kind.in_(["observation_ok", "release"]))):
-        checks.append(SedationCheck(received_at, "sitter: OK, responds to their name" if kind == "observation_ok"
-                                    else "released by the sitter: alert, oriented, back to usual self"))
+            .where(CheckIn.dose_session_id == found.id,
+                   CheckIn.kind.in_(list(SITTER_SAYS)))):
+        checks.append(SedationCheck(received_at, SITTER_SAYS[kind]))
     return sorted(checks, key=lambda check: check.at)

@@ -24,7 +24,8 @@ from telehealth.dosing.models import Channel, CheckIn, Deadline, DeadlineKind, D
 from telehealth.dosing.operations import (
     ACTIVE, UPCOMING, DosingSettings, Outcome, Result, acknowledge_hold_alert, add_check_in, add_deadline, answers, clock_label, ensure_is_patient,
     escalate, first_answer_at, lock, move, patient_session, replace_inactive_sitter, settle, sitter_session,
-    sos_answers_the_check, text_patient, text_sitter)
+    sos_answers_the_check, text_patient, text_sitter, when_label)
+from telehealth.dosing.status import upcoming_session
 from telehealth.dosing.rules import (BLOOD_PRESSURE, BLOOD_PRESSURE_RECHECK, Event, Question, Questionnaire,
                                      SessionState)
 from telehealth.errors import Conflict, NotAllowed, RuleViolation
@@ -70,7 +71,7 @@ def sitter_here(session: Session, actor: Actor, settings: DosingSettings, sitter
     found = _sitters_session(session, actor, settings, sitter_id)
     if found.state is SessionState.SCHEDULED:
         opens = found.scheduled_at - settings.timings.window_opens_before
-        raise Conflict(f"The session opens at {clock_label(found, opens)}. Text HERE when you arrive then.")
+        raise Conflict(f"The session opens at {when_label(found, opens)}. Text HERE when you arrive then.")
     if found.sitter_arrived_at is not None:
         raise Conflict("Your arrival is already recorded. Thank you.")
     found.sitter_arrived_at = clock.now()
@@ -91,6 +92,8 @@ def sitter_ok(session: Session, actor: Actor, settings: DosingSettings, sitter_i
     pressure = None if reading is None else rules.read_answer(rules.BLOOD_PRESSURE_AT_RELEASE, reading)
     found = _sitters_session(session, actor, settings, sitter_id)
     if found.state not in rules.AFTER_DOSE:
+        if found.sitter_arrived_at is not None:
+            raise Conflict("Your arrival is recorded: please stay with them. OK is for after it has been taken.")
         raise Conflict("Text HERE when you arrive. OK is for after it has been taken.")
     answered = settle(session, found, [DeadlineKind.OBSERVATION_ANSWER], DeadlineState.MET) > 0
     now = clock.now()
@@ -122,6 +125,20 @@ def sitter_ok(session: Session, actor: Actor, settings: DosingSettings, sitter_i
     return Result(Outcome.RELEASED, found)
 
 
+def sitter_not_ok(session: Session, actor: Actor, settings: DosingSettings, sitter_id: int, *, channel: Channel,
+                  message_id: int | None = None) -> Result:
+    """The sitter says the patient is not OK (answering "does the patient respond to their name?"
+    with NO): SPEC §4 "sitter says not OK" is urgent, at once; it answers the check."""
+    found = sitter_session(session, sitter_id, rules.AFTER_DOSE)
+    if found is None or found.sitter_id != sitter_id:
+        raise Conflict("No session is under way for you now. If someone is in danger, call 911.")
+    sos_answers_the_check(session, found)
+    add_check_in(session, actor, found, "observation_not_ok", by="sitter", channel=channel, message_id=message_id,
+                 sitter_id=sitter_id)
+    escalate(session, actor, settings, found, Reason.ADVERSE_FINDING, Severity.URGENT, findings=["sitter_not_ok"])
+    return Result(Outcome.SOS_RAISED, found)
+
+
 def sitter_sos(session: Session, actor: Actor, settings: DosingSettings, dose_session_id: int, *,
                channel: Channel) -> Result:
     """SOS from the sitter's page (SPEC §6: SOS from anyone is urgent): never refused, whatever
@@ -142,12 +159,29 @@ def _patients_session(session: Session, actor: Actor, settings: DosingSettings, 
     return _as_of_now(session, settings, found)
 
 
+def question_now(session: Session, settings: DosingSettings, patient_id: int) -> str | None:
+    """The question the patient's check-in under way asks now (read only, nothing locked), or None
+    (none under way, or the recheck while they still rest)."""
+    found = upcoming_session(session, patient_id)
+    if found is None:
+        return None
+    try:
+        questionnaire = due_questionnaire(found, settings)
+    except Conflict:
+        return None
+    started = found.pre_dose_started_at if questionnaire is Questionnaire.PRE_DOSE else found.post_dose_started_at
+    if started is None:
+        return None
+    step = _next_step(session, settings, found, questionnaire, answers(session, found, questionnaire))
+    return step.question if step.outcome is Outcome.ASK else None
+
+
 def due_questionnaire(found: DoseSession, settings: DosingSettings) -> Questionnaire:
     """The questionnaire due now, or Conflict saying what is due instead."""
     state, now = found.state, clock.now()
     if state is SessionState.SCHEDULED:
         opens = found.scheduled_at - settings.timings.window_opens_before
-        raise Conflict(f"Your check-in opens at {clock_label(found, opens)}. Text READY then.")
+        raise Conflict(f"Your check-in opens at {when_label(found, opens)}. Text READY then.")
     if state is SessionState.OPEN:
         if found.pre_dose_completed_at is not None:
             raise Conflict("Your check-in is complete. You will be cleared when your sitter texts HERE.")
@@ -159,7 +193,7 @@ def due_questionnaire(found: DoseSession, settings: DosingSettings) -> Questionn
     if state is SessionState.DOSED:
         opens = found.dosed_at + settings.timings.post_dose_report_after
         if now < opens:
-            raise Conflict(f"Your after-session check-in opens at {clock_label(found, opens)}. Rest with your sitter.")
+            raise Conflict(f"Your after-session check-in opens at {when_label(found, opens)}. Rest with your sitter.")
         return Questionnaire.POST_DOSE
     raise Conflict("Your after-session check-in is complete. Rest with your sitter.")
 

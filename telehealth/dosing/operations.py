@@ -362,3 +362,11 @@ def local_label(dose_session: DoseSession, moment: datetime) -> str:
 
 def clock_label(dose_session: DoseSession, moment: datetime) -> str:
     return rules.clock_label(moment, dose_session.patient.timezone)
+
+
+def when_label(dose_session: DoseSession, moment: datetime) -> str:
+    """A time of day for today ("9:30 AM"); with the day and zone for any other day."""
+    zone = dose_session.patient.timezone
+    if rules.to_local(moment, zone).date() == rules.to_local(clock.now(), zone).date():
+        return clock_label(dose_session, moment)
+    return local_label(dose_session, moment)

@@ -160,6 +160,9 @@ def schedule_session(session: Session, actor: Actor, settings: DosingSettings, p
 def cancel_session(session: Session, actor: Actor, settings: DosingSettings, dose_session_id: int, *,
                    reason: str) -> DoseSession:
     """Cancel before the dose: the patient (SKIP) or their prescriber. Patient and sitter are told."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise RuleViolation("A reason is needed.", {"reason": ["Say why the session is cancelled."]})
     patient_id = session.scalar(sa.select(DoseSession.patient_id).where(DoseSession.id == dose_session_id))
     if patient_id is None:
         raise NotFound(f"No dose session {dose_session_id}.")

@@ -20,10 +20,10 @@ from telehealth import clock
 from telehealth.actor import Actor
 from telehealth.db import get_session
 from telehealth.dosing import checkins
-from telehealth.dosing.models import Channel, DoseSession
+from telehealth.dosing.models import Channel, DeadlineKind, DoseSession
 from telehealth.dosing.operations import Outcome, Result, clock_label, local_label, session_of_link
 from telehealth.dosing.rules import SessionState
-from telehealth.dosing.status import active_session, upcoming_session
+from telehealth.dosing.status import active_session, due_label, upcoming_session
 from telehealth.dosing.views import settings
 from telehealth.errors import Conflict, NotAllowed
 from telehealth.web.auth import client_address
@@ -53,7 +53,8 @@ class SitterDue:
 
 
 def sitter_due(found: DoseSession, current: DoseSession | None) -> SitterDue:
-    """What the sitter is asked now, in the patient's own time."""
+    """What the sitter is asked now, in the patient's own time (the arrival deadline as it stands:
+    a hold release renews it)."""
     timings, now = settings().timings, clock.now()
     at = local_label(found, found.scheduled_at)
     state = found.state
@@ -67,7 +68,7 @@ def sitter_due(found: DoseSession, current: DoseSession | None) -> SitterDue:
         opens = clock_label(found, found.scheduled_at - timings.window_opens_before)
         return SitterDue(f"The session is at {at}. Check-in opens at {opens}.")
     if state is SessionState.OPEN and found.sitter_arrived_at is None:
-        by = clock_label(found, found.scheduled_at + timings.sitter_arrival_after)
+        by = due_label(get_session(), found, DeadlineKind.SITTER_ARRIVAL, found.scheduled_at + timings.sitter_arrival_after)
         return SitterDue(f"The session is at {at}. When you are with them, press 'I have arrived' (by {by}), "
                          f"and stay until we ask you to release.", may_arrive=True)
     if state is SessionState.OPEN:

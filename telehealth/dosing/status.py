@@ -14,9 +14,8 @@ from sqlalchemy.orm import Session
 
 from telehealth import clock
 from telehealth.accounts.models import Sitter
-from telehealth.dosing import rules
 from telehealth.dosing.models import Deadline, DeadlineKind, DeadlineState, DoseSession
-from telehealth.dosing.operations import UPCOMING, DosingSettings, clock_label, local_label, pending
+from telehealth.dosing.operations import UPCOMING, DosingSettings, local_label, pending, when_label
 from telehealth.dosing.rules import SessionState
 from telehealth.messaging import templates
 
@@ -51,14 +50,6 @@ def questionnaire_under_way(session: Session, patient_id: int) -> bool:
     return False
 
 
-def when_label(dose_session: DoseSession, moment: datetime) -> str:
-    """A time of day for today ("9:30 AM"); with the day and zone for any other day."""
-    zone = dose_session.patient.timezone
-    if rules.to_local(moment, zone).date() == rules.to_local(clock.now(), zone).date():
-        return clock_label(dose_session, moment)
-    return local_label(dose_session, moment)
-
-
 def _later_session(session: Session, found: DoseSession) -> DoseSession | None:
     return session.scalar(sa.select(DoseSession).where(
         DoseSession.patient_id == found.patient_id, DoseSession.id != found.id,
@@ -66,7 +57,7 @@ def _later_session(session: Session, found: DoseSession) -> DoseSession | None:
         .order_by(DoseSession.scheduled_at).limit(1))
 
 
-def _due(session: Session, found: DoseSession, kind: DeadlineKind, usual: datetime) -> str:
+def due_label(session: Session, found: DoseSession, kind: DeadlineKind, usual: datetime) -> str:
     """When the pending deadline of `kind` falls due (a hold release renews them), else the usual time."""
     deadline = pending(session, found, kind)
     return when_label(found, deadline.due_at if deadline is not None else usual)
@@ -92,9 +83,9 @@ def patient_summary(session: Session, settings: DosingSettings, patient_id: int)
                 f"{when_label(found, opens)}: text READY then, with your sitter there.")
     if state is SessionState.OPEN:
         if found.pre_dose_completed_at is not None:
-            by = _due(session, found, DeadlineKind.SITTER_ARRIVAL, found.scheduled_at + timings.sitter_arrival_after)
+            by = due_label(session, found, DeadlineKind.SITTER_ARRIVAL, found.scheduled_at + timings.sitter_arrival_after)
             return f"Your check-in is complete. You will be cleared when your sitter texts HERE, by {by}."
-        by = _due(session, found, DeadlineKind.PRE_DOSE_REPORT, found.scheduled_at + timings.pre_dose_report_after)
+        by = due_label(session, found, DeadlineKind.PRE_DOSE_REPORT, found.scheduled_at + timings.pre_dose_report_after)
         sitter = "Your sitter is there." if found.sitter_arrived_at else "Your sitter texts HERE when they arrive."
         if found.pre_dose_started_at is not None:
             return f"Your session at {at} is open and your check-in is under way: text READY for the next " \
@@ -139,7 +130,7 @@ def sitter_summary(session: Session, settings: DosingSettings, sitter_id: int) -
     if state is SessionState.OPEN:
         if found.sitter_arrived_at is not None:
             return f"Your arrival is recorded for the session at {at}. Please stay for the whole session."
-        by = _due(session, found, DeadlineKind.SITTER_ARRIVAL, found.scheduled_at + timings.sitter_arrival_after)
+        by = due_label(session, found, DeadlineKind.SITTER_ARRIVAL, found.scheduled_at + timings.sitter_arrival_after)
         return f"The session at {at} is open: text HERE when you arrive, by {by}."
     if state is SessionState.CLEARED:
         return f"They are cleared for the session at {at}. Please stay with them for the whole session."

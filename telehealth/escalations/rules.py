@@ -62,7 +62,9 @@ REASON_LABELS = {
     Reason.MISSED_POST_DOSE_REPORT: "missed check-in after session",
     Reason.MISSED_RELEASE: "sitter has not released",
     Reason.MISSED_OBSERVATION_CHECK: "missed observation check",
-    Reason.MISSED_DOSE_TAKEN: "not taken after clearance",
+    # Low (not paged) when no TAKEN came in time; raised to high when one came after the clearance
+    # ended: "missing or late" is true of both, and a page is always the late one.
+    Reason.MISSED_DOSE_TAKEN: "TAKEN missing or late after clearance",
     Reason.PRE_DOSE_HOLD: "session on hold",
     Reason.ADVERSE_FINDING: "adverse finding",
     Reason.SOS: "SOS received",

@@ -89,6 +89,9 @@ def raise_opt_out_escalation(session: Session, ctx, party: Party, message: Messa
     patient = session.get(Patient, party.patient_id)
     if patient is None or patient.status is not PatientStatus.ACTIVE:
         return
+    under_way = dosing_status.active_session(session, patient.id)   # its number goes in the page
     escalations.raise_escalation(session, actor_of(party), ctx.escalations, patient_id=patient.id,
                                  reason=Reason.OPTED_OUT_MID_COURSE, severity=Severity.MODERATE,
-                                 sender=party.kind, message_id=message.id)
+                                 sender=party.kind, message_id=message.id,
+                                 session_id=under_way.id if under_way else None,
+                                 dose_number=under_way.dose_number if under_way else None)

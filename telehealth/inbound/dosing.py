@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from telehealth.accounts.operations import Party
 from telehealth.audit.models import AuditAction
 from telehealth.audit.operations import record
-from telehealth.dosing import checkins, scheduling, status
+from telehealth.dosing import checkins, rules, scheduling, status
 from telehealth.dosing.models import Channel
 from telehealth.dosing.operations import Outcome, Result
 from telehealth.errors import DomainError, NotAllowed
@@ -181,6 +181,32 @@ def status_by_sms(session: Session, ctx, party: Party, intent: Intent, message: 
     if _is_sitter(party):
         return templates.status(ctx.clinic, status.sitter_summary(session, ctx.dosing, party.sitter_id))
     return templates.help_text(ctx.clinic, party.kind)
+
+
+# What a sitter may answer "does the patient respond to their name?" with, meaning they do not.
+NOT_OK = {"n", "not ok", "not okay", "no they don't", "no they do not", "no response", "not responding"}
+
+
+def sitter_says_not_ok(session: Session, party: Party, intent: Intent) -> bool:
+    """A sitter's NO (or "not ok") while the patient is after their dose (SPEC §4: urgent)."""
+    if not _is_sitter(party) or intent.kind not in (Kind.ANSWER, Kind.UNKNOWN):
+        return False
+    if intent.text.casefold() not in NOT_OK:
+        return False
+    under_way = status.active_session(session, party.patient_id)
+    return under_way is not None and under_way.state in rules.AFTER_DOSE
+
+
+def not_ok_by_sms(session: Session, ctx, party: Party, intent: Intent, message: Message) -> Sms:  # noqa: ANN001
+    return _run(session, ctx, party, message, lambda: checkins.sitter_not_ok(
+        session, actor_of(party), ctx.dosing, party.sitter_id, channel=Channel.SMS, message_id=message.id))
+
+
+def question_now(session: Session, ctx, party: Party) -> str | None:  # noqa: ANN001
+    """The question a patient's check-in asks now, to ask again (after YES, which opts in)."""
+    if not _is_patient(party):
+        return None
+    return checkins.question_now(session, ctx.dosing, party.patient_id)
 
 
 def takes_answer(session: Session, party: Party, intent: Intent) -> bool:

@@ -120,7 +120,8 @@ def _respond(session: Session, ctx: InboundContext, message: Message, phone: str
         return templates.opted_out(ctx.clinic)
     if intent.kind is Kind.OPT_IN and phone:
         consent.set_opted_out(session, actor, phone, False, f"keyword {intent.text.upper()[:20]}")
-        return templates.opted_in(ctx.clinic)
+        asked = dosing.question_now(session, ctx, party)   # YES is consent, never an answer: ask again
+        return templates.opted_in_then(ctx.clinic, asked) if asked else templates.opted_in(ctx.clinic)
 
     # Crisis words count from patients, sitters and strangers; a prescriber's RESOLVE note that
     # mentions "chest pain" is a report, not a crisis.
@@ -134,10 +135,21 @@ def _respond(session: Session, ctx: InboundContext, message: Message, phone: str
         log.info("text from an unknown number (message %s)", message.id)
         return templates.unknown_sender(ctx.clinic)
     if phone and consent.is_opted_out(session, phone):
-        # They opted out: only HELP is answered until they text START.
-        return templates.help_text(ctx.clinic, party.kind) if intent.kind is Kind.HELP else None
+        # They opted out: only HELP is answered until they text START. What else they text is
+        # still acted on, unanswered: a TAKEN or an answer is what happened (SPEC §1).
+        if intent.kind is Kind.HELP:
+            return templates.help_text(ctx.clinic, party.kind)
+        _act_on(session, ctx, message, party, intent, has_media)
+        return None
+    return _act_on(session, ctx, message, party, intent, has_media)
+
+
+def _act_on(session: Session, ctx: InboundContext, message: Message, party: Party, intent: Intent,
+            has_media: bool) -> Sms | None:
     if intent.kind is Kind.EMPTY or (has_media and not intent.text):
         return templates.text_only(ctx.clinic)
+    if dosing.sitter_says_not_ok(session, party, intent):
+        return dosing.not_ok_by_sms(session, ctx, party, intent, message)
 
     handler = HANDLERS.get(intent.kind)
     if intent.kind is Kind.ANSWER and sitters.waiting_for_code(session, party):

@@ -70,6 +70,14 @@ def opted_in(clinic: str) -> Sms:
     return _sms("opted_in", clinic, "You are subscribed again. Reply HELP for help, STOP to opt out.")
 
 
+def opted_in_then(clinic: str, key: str) -> Sms:
+    """Opted back in with YES (or START) while a check-in question was open: the word was the
+    consent word, not the answer, so the question is asked again; for thoughts of self-harm, with
+    the crisis lines, in case YES was the answer meant."""
+    crisis = f" {CRISIS_LINES}" if key == "self_harm" else ""
+    return _sms("opted_in_then", clinic, f"You are subscribed again (STOP to opt out). {QUESTION_PROMPTS[key]}{crisis}")
+
+
 def crisis_reply(clinic: str) -> Sms:
     return _sms("crisis_reply", clinic, CRISIS_LINES)
 

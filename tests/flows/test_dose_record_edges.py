@@ -52,3 +52,12 @@ def test_a_sitters_sos_answering_a_sedation_check_is_on_the_record_s_sedation_ch
     # SPEC §8: the record holds the sedation answers: the check as asked, then "does not respond".
     assert sedation[0].startswith("sitter asked")
     assert any("SOS" in what or "not respond" in what for what in sedation[1:]), sedation
+
+
+def test_a_sitter_s_no_to_a_sedation_check_is_on_the_record_s_sedation_checks(app, client, session, c, clock, make):
+    dosed = w.dosed_session(session, c, clock)
+    w.walk_to(session, c, dosed.dosed_at + 30 * MINUTE, clock)
+    text_in(client, app, c.sitter.phone, "NO")
+    session.expire_all()
+    record = dose_records.read_dose_record(session, Actor.for_user(make.user("compliance")), dosed.id)
+    assert "sitter: NOT OK, does not respond (urgent alert)" in [check.what for check in record.sedation]

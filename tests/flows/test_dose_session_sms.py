@@ -600,7 +600,8 @@ def test_a_repeated_message_sid_is_not_acted_on_twice(client, app, session, c, o
 def test_yes_during_a_yes_no_question_still_means_opt_in(client, app, session, c, opened):
     to_bp_question(client, app, c)
     patient_says(client, app, c, "128/82", "72")
-    assert say(client, app, c.patient.phone, "YES") == templates.opted_in(clinic(c)).body
+    # Consent, not the answer: the question (substances) is asked again with the opt-in.
+    assert say(client, app, c.patient.phone, "YES") == templates.opted_in_then(clinic(c), "substances").body
     assert len(check_ins(session, opened)) == 2
     assert say(client, app, c.patient.phone, "N") == question(c, "self_harm")
 
