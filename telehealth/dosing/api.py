@@ -117,8 +117,9 @@ class HoldRelease(MethodView):
     @blueprint.alt_response(409, description="The session is not on hold")
     @blueprint.alt_response(422, description="No note")
     def post(self, body: dict, dose_session_id: int):
-        """Let a held session go ahead, with a note (audited). The patient is cleared at once if the
-        sitter is there, else when the sitter texts HERE; `problem` says if it cannot go ahead now."""
+        """Let a held session go ahead, with a note (audited); its alert is acknowledged. The patient
+        is cleared only once the sitter texts HERE again (they were told nothing would be taken),
+        and a check-in cut short by the hold is finished first; both are texted."""
         session = get_session()
         result = checkins.release_hold(session, current_actor(), settings(), dose_session_id, note=body["note"])
         return result_out(session, result)

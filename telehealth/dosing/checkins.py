@@ -23,7 +23,7 @@ from telehealth.dosing import deadlines, rules
 from telehealth.dosing.models import Channel, CheckIn, Deadline, DeadlineKind, DeadlineState, DoseSession
 from telehealth.dosing.operations import (
     ACTIVE, UPCOMING, DosingSettings, Outcome, Result, acknowledge_hold_alert, add_check_in, add_deadline, answers, clock_label, ensure_is_patient,
-    escalate, first_answer_at, lock, move, patient_session, replace_inactive_sitter, settle, sitter_session,
+    escalate, first_answer_at, lock, lock_patient, move, patient_session, replace_inactive_sitter, settle, sitter_session,
     sos_answers_the_check, text_patient, text_sitter, when_label)
 from telehealth.dosing.status import upcoming_session
 from telehealth.dosing.rules import (BLOOD_PRESSURE, BLOOD_PRESSURE_RECHECK, Event, Question, Questionnaire,
@@ -456,6 +456,7 @@ def try_clear(session: Session, actor: Actor, settings: DosingSettings, found: D
 def taken(session: Session, actor: Actor, settings: DosingSettings, patient_id: int, *, channel: Channel,
           message_id: int | None = None) -> Result:
     """TAKEN: the dose is written to the ledger and observation begins."""
+    lock_patient(session, patient_id)   # a TAKEN after the clearance lapsed renumbers the series
     found = patient_session(session, patient_id, ACTIVE)
     if found is not None:
         ensure_is_patient(actor, found.patient)

@@ -96,6 +96,14 @@ ACTIVE = (SessionState.OPEN, SessionState.CLEARED, SessionState.ON_HOLD, Session
 UPCOMING = ACTIVE + (SessionState.SCHEDULED,)
 
 
+def lock_patient(session: Session, patient_id: int) -> None:
+    """Bookings, cancellations and a TAKEN after the clearance lapsed renumber the patient's
+    sessions: each takes the patient's lock first (then the sessions'), so they run one after the
+    other, never crossing locks. FOR NO KEY UPDATE: it must not block the foreign-key checks of
+    rows that name the patient (a text, an audit event) inserted by the sweep."""
+    session.get(Patient, patient_id, with_for_update={"key_share": True})
+
+
 def lock(session: Session, dose_session_id: int) -> DoseSession:
     """The session row, locked for this transaction and freshly read (another transaction may have
     changed it while we waited for the lock)."""
@@ -346,7 +354,10 @@ def acknowledge_hold_alert(session: Session, actor: Actor, dose_session: DoseSes
     outcome, stays theirs to do."""
     for escalation in open_escalations(session, dose_session.id):
         if escalation.reason is Reason.PRE_DOSE_HOLD and escalation.state is State.OPEN:
-            escalations.acknowledge(session, actor, escalation.id, channel=channel)
+            try:
+                escalations.acknowledge(session, actor, escalation.id, channel=channel)
+            except Conflict:
+                pass   # acknowledged meanwhile (an ACK by text at the same moment): nothing left to stop
 
 
 def open_escalations(session: Session, dose_session_id: int) -> list[Escalation]:

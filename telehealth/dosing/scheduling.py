@@ -25,8 +25,8 @@ from telehealth.dispensing import inventory
 from telehealth.dosing import checkins, deadlines, rules
 from telehealth.dosing.models import DeadlineKind, DoseSession
 from telehealth.dosing.operations import (DosingSettings, Outcome, Result, UPCOMING, acknowledge_hold_alert,
-                                          add_deadline, lock, move, patient_session, patients_sitter, text_patient,
-                                          text_sitter)
+                                          add_deadline, lock, lock_patient, move, patient_session, patients_sitter,
+                                          text_patient, text_sitter)
 from telehealth.dosing.rules import Event, SessionState, SeriesTerms
 from telehealth.errors import Conflict, NotAllowed, NotFound, RuleViolation
 from telehealth.messaging import templates
@@ -42,14 +42,6 @@ HOLDS_A_PLACE = sa.or_(DoseSession.state.in_(BOOKED), DoseSession.dosed_at.is_no
 _CALENDAR_MARGIN = timedelta(days=8)
 _EARLIEST = datetime.min.replace(tzinfo=timezone.utc) + _CALENDAR_MARGIN
 _LATEST = datetime.max.replace(tzinfo=timezone.utc) - _CALENDAR_MARGIN
-
-
-def _lock_patient(session: Session, patient_id: int) -> None:
-    """Bookings and cancellations of a patient's sessions renumber them: they take the patient's
-    lock first (then the sessions'), so they run one after the other, never crossing locks."""
-    # FOR NO KEY UPDATE: it must not block the foreign-key checks of rows that name the patient
-    # (a text, an audit event) inserted by the sweep while it holds one of their sessions.
-    session.get(Patient, patient_id, with_for_update={"key_share": True})
 
 
 def _may_book(actor: Actor, patient: Patient) -> None:
@@ -120,7 +112,7 @@ def renumber(session: Session, actor: Actor, prescription_id: int, *, booking: D
 def schedule_session(session: Session, actor: Actor, settings: DosingSettings, patient_id: int, *,
                      scheduled_at: datetime) -> DoseSession:
     # The patient row is locked so two bookings at once are checked one after the other.
-    patient = session.get(Patient, patient_id, with_for_update={"key_share": True})   # as _lock_patient
+    patient = session.get(Patient, patient_id, with_for_update={"key_share": True})   # as lock_patient
     if patient is None:
         raise NotFound("No such patient.")
     _may_book(actor, patient)
@@ -166,7 +158,7 @@ def cancel_session(session: Session, actor: Actor, settings: DosingSettings, dos
     patient_id = session.scalar(sa.select(DoseSession.patient_id).where(DoseSession.id == dose_session_id))
     if patient_id is None:
         raise NotFound(f"No dose session {dose_session_id}.")
-    _lock_patient(session, patient_id)
+    lock_patient(session, patient_id)
     dose_session = lock(session, dose_session_id)
     _may_book(actor, dose_session.patient)
     return _cancel(session, actor, settings, dose_session, reason)
@@ -191,7 +183,7 @@ def _cancel(session: Session, actor: Actor, settings: DosingSettings, dose_sessi
 
 def skip(session: Session, actor: Actor, settings: DosingSettings, patient_id: int) -> Result:
     """The patient's SKIP: cancel their next session, before the dose only."""
-    _lock_patient(session, patient_id)
+    lock_patient(session, patient_id)
     upcoming = patient_session(session, patient_id, UPCOMING)
     if upcoming is None:
         raise Conflict("You have no session to skip.")

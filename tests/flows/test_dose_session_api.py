@@ -323,3 +323,10 @@ def test_every_dose_session_route_is_in_the_openapi_document(client):
                  "/api/v1/me/session/questionnaire", "/api/v1/me/session/taken", "/api/v1/me/session/skip"):
         assert path in paths
     assert set(paths["/api/v1/patients/{patient_id}/sessions"]) >= {"get", "post"}
+
+
+def test_the_openapi_description_of_hold_release_does_not_promise_clearance_at_once(client):
+    # A hold release needs the sitter's HERE again: the document must not promise clearance.
+    document = client.get("/api/openapi.json").get_json()
+    summary = document["paths"]["/api/v1/sessions/{dose_session_id}/hold-release"]["post"]["summary"]
+    assert "cleared at once" not in summary, summary
