@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from telehealth import clock
+from telehealth.accounts.models import Sitter
 from telehealth.accounts.operations import ensure_may_read_patient
 from telehealth.actor import Actor
 from telehealth.audit.models import AuditAction
@@ -132,10 +133,12 @@ def sitter_not_ok(session: Session, actor: Actor, settings: DosingSettings, sitt
     found = sitter_session(session, sitter_id, rules.AFTER_DOSE)
     if found is None or found.sitter_id != sitter_id:
         raise Conflict("No session is under way for you now. If someone is in danger, call 911.")
-    sos_answers_the_check(session, found)
+    sos_answers_the_check(session, found, answer="NOT OK")
     add_check_in(session, actor, found, "observation_not_ok", by="sitter", channel=channel, message_id=message_id,
                  sitter_id=sitter_id)
-    escalate(session, actor, settings, found, Reason.ADVERSE_FINDING, Severity.URGENT, findings=["sitter_not_ok"])
+    # News even after an urgent finding of this session was acknowledged: it pages again.
+    escalate(session, actor, settings, found, Reason.ADVERSE_FINDING, Severity.URGENT, findings=["sitter_not_ok"],
+             page_again=True)
     return Result(Outcome.SOS_RAISED, found)
 
 
@@ -157,6 +160,22 @@ def _patients_session(session: Session, actor: Actor, settings: DosingSettings, 
         raise Conflict("You have no session open now. Text STATUS to see what is next.")
     ensure_is_patient(actor, found.patient)
     return _as_of_now(session, settings, found)
+
+
+def sitter_question_now(session: Session, sitter_id: int) -> str | None:
+    """What the sitter's session asks them now (read only): "observation" while a check waits for
+    its answer, "release" once the release is due; None otherwise."""
+    patient_id = session.scalar(sa.select(Sitter.patient_id).where(Sitter.id == sitter_id))
+    found = upcoming_session(session, patient_id) if patient_id is not None else None
+    if found is None or found.sitter_id != sitter_id or found.state not in rules.AFTER_DOSE:
+        return None
+    kinds = set(session.scalars(sa.select(Deadline.kind).where(
+        Deadline.dose_session_id == found.id, Deadline.state == DeadlineState.PENDING)))
+    if DeadlineKind.OBSERVATION_ANSWER in kinds:
+        return "observation"
+    if DeadlineKind.RELEASE in kinds and DeadlineKind.RELEASE_PROMPT not in kinds:
+        return "release"
+    return None
 
 
 def question_now(session: Session, settings: DosingSettings, patient_id: int) -> str | None:

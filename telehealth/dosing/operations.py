@@ -278,11 +278,11 @@ def settle(session: Session, dose_session: DoseSession, kinds: Iterable[Deadline
     return result.rowcount
 
 
-def sos_answers_the_check(session: Session, dose_session: DoseSession) -> None:
-    """The observation check asks for OK, or SOS if not (SPEC §4): a sitter's SOS answers it, and
-    must not be paged a second time as "no answer"."""
+def sos_answers_the_check(session: Session, dose_session: DoseSession, answer: str = "SOS") -> None:
+    """The observation check asks for OK, or SOS if not (SPEC §4): a sitter's SOS (or NOT OK, the
+    `answer` kept on it) answers it, and must not be paged a second time as "no answer"."""
     if dose_session.state in rules.AFTER_DOSE:
-        settle(session, dose_session, [DeadlineKind.OBSERVATION_ANSWER], DeadlineState.MET, note="SOS")
+        settle(session, dose_session, [DeadlineKind.OBSERVATION_ANSWER], DeadlineState.MET, note=answer)
 
 
 def cancel_deadlines(session: Session, dose_session: DoseSession) -> None:

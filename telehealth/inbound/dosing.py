@@ -191,7 +191,7 @@ def sitter_says_not_ok(session: Session, party: Party, intent: Intent) -> bool:
     """A sitter's NO (or "not ok") while the patient is after their dose (SPEC §4: urgent)."""
     if not _is_sitter(party) or intent.kind not in (Kind.ANSWER, Kind.UNKNOWN):
         return False
-    if intent.text.casefold() not in NOT_OK:
+    if intent.text.casefold().replace("\u2019", "'") not in NOT_OK:   # a phone's curly apostrophe
         return False
     under_way = status.active_session(session, party.patient_id)
     return under_way is not None and under_way.state in rules.AFTER_DOSE
@@ -203,10 +203,24 @@ def not_ok_by_sms(session: Session, ctx, party: Party, intent: Intent, message: 
 
 
 def question_now(session: Session, ctx, party: Party) -> str | None:  # noqa: ANN001
-    """The question a patient's check-in asks now, to ask again (after YES, which opts in)."""
+    """The question open for this person now, to ask again (after YES, which opts in): the
+    patient's check-in question, or the sitter's observation or release one."""
+    if _is_sitter(party):
+        return checkins.sitter_question_now(session, party.sitter_id)
     if not _is_patient(party):
         return None
     return checkins.question_now(session, ctx.dosing, party.patient_id)
+
+
+def acted_on_when_opted_out(session: Session, party: Party, intent: Intent) -> bool:
+    """What is still acted on, unanswered, from a number that opted out: what happened (a patient's
+    TAKEN or answer, a sitter's OK or NOT OK after the dose). Not a sitter's HERE: the observation
+    checks could not reach them, so they may not be the one the patient is cleared on."""
+    if _is_patient(party):
+        return intent.kind is Kind.TAKEN or takes_answer(session, party, intent)
+    if _is_sitter(party):
+        return intent.kind is Kind.OK or sitter_says_not_ok(session, party, intent)
+    return False
 
 
 def takes_answer(session: Session, party: Party, intent: Intent) -> bool:

@@ -135,11 +135,12 @@ def _respond(session: Session, ctx: InboundContext, message: Message, phone: str
         log.info("text from an unknown number (message %s)", message.id)
         return templates.unknown_sender(ctx.clinic)
     if phone and consent.is_opted_out(session, phone):
-        # They opted out: only HELP is answered until they text START. What else they text is
-        # still acted on, unanswered: a TAKEN or an answer is what happened (SPEC §1).
+        # They opted out: only HELP is answered until they text START. What happened (a TAKEN,
+        # an answer, a sitter's OK) is still acted on, unanswered (SPEC §1).
         if intent.kind is Kind.HELP:
             return templates.help_text(ctx.clinic, party.kind)
-        _act_on(session, ctx, message, party, intent, has_media)
+        if dosing.acted_on_when_opted_out(session, party, intent):
+            _act_on(session, ctx, message, party, intent, has_media)
         return None
     return _act_on(session, ctx, message, party, intent, has_media)
 

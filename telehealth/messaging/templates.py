@@ -71,11 +71,13 @@ def opted_in(clinic: str) -> Sms:
 
 
 def opted_in_then(clinic: str, key: str) -> Sms:
-    """Opted back in with YES (or START) while a check-in question was open: the word was the
-    consent word, not the answer, so the question is asked again; for thoughts of self-harm, with
-    the crisis lines, in case YES was the answer meant."""
-    crisis = f" {CRISIS_LINES}" if key == "self_harm" else ""
-    return _sms("opted_in_then", clinic, f"You are subscribed again (STOP to opt out). {QUESTION_PROMPTS[key]}{crisis}")
+    """Opted back in with YES (or START) while a question was open: the word was the consent word,
+    not the answer, so the question is asked again (a patient's check-in question, or the sitter's
+    "observation" or "release" one); in case YES was the answer meant, with the crisis lines for
+    thoughts of self-harm and the 911 line for chest pain."""
+    asked = SITTER_QUESTIONS.get(key) or QUESTION_PROMPTS[key]
+    urgent = {"self_harm": f" {CRISIS_LINES}", "chest_pain": " If you have chest pain or trouble breathing, call 911 now."}
+    return _sms("opted_in_then", clinic, f"You are subscribed again (STOP to opt out). {asked}{urgent.get(key, '')}")
 
 
 def crisis_reply(clinic: str) -> Sms:
@@ -305,6 +307,7 @@ OBSERVATION_QUESTION = ("Check-in: do they respond to their name spoken in a nor
                         "SOS if not (and call 911).")
 RELEASE_QUESTION = ("If they are alert, know where they are and are back to their usual self, take their blood "
                     "pressure and text OK with it, like OK 128/82, to end the session. If not, text SOS.")
+SITTER_QUESTIONS = {"observation": OBSERVATION_QUESTION, "release": RELEASE_QUESTION}
 
 
 def observation_check(clinic: str) -> Sms:
