@@ -87,6 +87,7 @@ class AuditAction(enum.Enum):
     # A session not yet started given another number after a booking or cancellation (details: dose_number, was).
     DOSE_SESSION_RENUMBERED = "dose_session.renumbered"
     DOSE_SESSION_SITTER_REPLACED = "dose_session.sitter_replaced"
+    DOSE_SESSION_ARRIVAL_WITHDRAWN = "dose_session.arrival_withdrawn"
 
 
 class AuditEvent(Base):

@@ -31,13 +31,14 @@ from telehealth.dosing.rules import (BLOOD_PRESSURE, BLOOD_PRESSURE_RECHECK, Eve
                                      SessionState)
 from telehealth.errors import Conflict, NotAllowed, RuleViolation
 from telehealth.escalations.rules import Reason, Severity
-from telehealth.messaging import templates
+from telehealth.messaging import consent, templates
 
 # Why a patient is not cleared though every gate passed (told to them as is; no medical words).
 NOT_ACTIVE = "your prescription is not active."
 TOO_SOON = "it is too soon after your last session."
 WEEKLY_LIMIT = "you have had the most sessions allowed in 7 days."
 NOTHING_ON_HAND = "there is not enough on hand."
+SITTER_OPTED_OUT = "Your number has opted out of our texts. Text START first, then HERE."
 # A check-in that comes after its session ended (missed while the sweep was behind).
 SESSION_ENDED = "This session has ended: its time has passed. Text STATUS to see what is next."
 CLEARANCE_EXPIRED = ("Your clearance has expired. If you have already taken it, text TAKEN now; if not, please "
@@ -75,6 +76,9 @@ def sitter_here(session: Session, actor: Actor, settings: DosingSettings, sitter
         raise Conflict(f"The session opens at {when_label(found, opens)}. Text HERE when you arrive then.")
     if found.sitter_arrived_at is not None:
         raise Conflict("Your arrival is already recorded. Thank you.")
+    if consent.is_opted_out(session, found.sitter.phone):
+        # The observation checks could not reach them: the patient is not cleared on this sitter.
+        raise Conflict(SITTER_OPTED_OUT)
     found.sitter_arrived_at = clock.now()
     add_check_in(session, actor, found, "sitter_arrived", by="sitter", channel=channel, message_id=message_id,
                  sitter_id=sitter_id)
@@ -82,6 +86,22 @@ def sitter_here(session: Session, actor: Actor, settings: DosingSettings, sitter
     if found.state is SessionState.OPEN and found.pre_dose_completed_at is not None:
         try_clear(session, actor, settings, found, notify_patient=True)
     return Result(Outcome.ARRIVED, found)
+
+
+def sitter_opted_out(session: Session, actor: Actor, settings: DosingSettings, sitter_id: int) -> None:
+    """The sitter's number opted out of texts during a session not yet cleared: an arrival they
+    recorded no longer counts (no observation check could reach them); they must text START and
+    HERE again by a renewed deadline, or the session is missed. After clearance it stands: the
+    prescriber is paged for the opt-out (`inbound.alerts`)."""
+    found = sitter_session(session, sitter_id, UPCOMING)
+    if found is None or found.sitter_id != sitter_id or found.state is not SessionState.OPEN \
+            or found.sitter_arrived_at is None:
+        return
+    found.sitter_arrived_at = None
+    settle(session, found, [DeadlineKind.SITTER_ARRIVAL], DeadlineState.CANCELLED, note="renewed at the opt-out")
+    add_deadline(session, found, DeadlineKind.SITTER_ARRIVAL, clock.now() + settings.timings.sitter_arrival_after)
+    record(session, actor, AuditAction.DOSE_SESSION_ARRIVAL_WITHDRAWN, object_type="dose_session", object_id=found.id,
+           patient_id=found.patient_id, details={"why": "the sitter opted out of texts", "sitter_id": sitter_id})
 
 
 def sitter_ok(session: Session, actor: Actor, settings: DosingSettings, sitter_id: int, *, channel: Channel,

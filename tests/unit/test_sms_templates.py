@@ -44,7 +44,7 @@ PROBLEMS = [parse(text).problem for text in ("RECEIVED", "RECEIVED eight", "ACK 
     sitters.CODE_WRONG, sitters.CODE_EXPIRED, dispensing.NO_PACKAGE_WAITING, count_problem()] + [
     question.problem for question in dosing_rules.BY_KEY.values()] + [
     checkins.NOT_ACTIVE, checkins.TOO_SOON, checkins.WEEKLY_LIMIT, checkins.NOTHING_ON_HAND,
-    checkins.SESSION_ENDED, checkins.CLEARANCE_EXPIRED] + [
+    checkins.SESSION_ENDED, checkins.CLEARANCE_EXPIRED, checkins.SITTER_OPTED_OUT] + [
     *inbound_dosing.FOR_THE_SITTER.values(), inbound_dosing.FOR_THE_PATIENT, inbound_dosing.NOT_NOW]
 # Values that take turns: each is rendered once per entry.
 VARIANTS = {"reason": [reason.label for reason in Reason], "outcome": [outcome.label for outcome in Outcome],
