@@ -97,11 +97,17 @@ def sitter_opted_out(session: Session, actor: Actor, settings: DosingSettings, s
     if found is None or found.sitter_id != sitter_id or found.state is not SessionState.OPEN \
             or found.sitter_arrived_at is None:
         return
+    _withdraw_arrival(session, actor, settings, found, "the sitter opted out of texts")
+
+
+def _withdraw_arrival(session: Session, actor: Actor, settings: DosingSettings, found: DoseSession, why: str) -> None:
+    """An arrival that no longer counts (the sitter opted out, or the clinic deactivated them):
+    a HERE is wanted again, from them or a replacement, by a renewed deadline, or the session is missed."""
     found.sitter_arrived_at = None
-    settle(session, found, [DeadlineKind.SITTER_ARRIVAL], DeadlineState.CANCELLED, note="renewed at the opt-out")
+    settle(session, found, [DeadlineKind.SITTER_ARRIVAL], DeadlineState.CANCELLED, note="renewed: arrival withdrawn")
     add_deadline(session, found, DeadlineKind.SITTER_ARRIVAL, clock.now() + settings.timings.sitter_arrival_after)
     record(session, actor, AuditAction.DOSE_SESSION_ARRIVAL_WITHDRAWN, object_type="dose_session", object_id=found.id,
-           patient_id=found.patient_id, details={"why": "the sitter opted out of texts", "sitter_id": sitter_id})
+           patient_id=found.patient_id, details={"why": why, "sitter_id": found.sitter_id})
 
 
 def sitter_ok(session: Session, actor: Actor, settings: DosingSettings, sitter_id: int, *, channel: Channel,
@@ -471,7 +477,12 @@ def try_clear(session: Session, actor: Actor, settings: DosingSettings, found: D
               notify_patient: bool) -> Result:
     """Both the sitter and a passing pre-dose report are in: clear the patient, or say why not
     (and cancel the session). `notify_patient` when the patient is not the one answering now."""
+    if found.sitter_arrived_at is not None and not found.sitter.active:
+        _withdraw_arrival(session, actor, settings, found, "the sitter was deactivated")
+    elif found.sitter_arrived_at is not None and consent.is_opted_out(session, found.sitter.phone):
+        _withdraw_arrival(session, actor, settings, found, "the sitter opted out of texts")
     if found.sitter_arrived_at is None:
+        # The observation checks must be able to reach the sitter the patient is cleared on.
         return Result(Outcome.WAITING_FOR_SITTER, found)
     problem = clearance_problem(session, found)
     if problem is not None:

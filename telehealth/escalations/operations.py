@@ -62,8 +62,8 @@ def raise_escalation(session: Session, actor: Actor, settings: EscalationSetting
                      reason: Reason, severity: Severity, session_id: int | None = None,
                      dose_number: int | None = None, page_again: bool = False, **details: Any) -> Escalation:
     """Open an escalation and page its first step at once; a repeat trigger of an open one is
-    added to its timeline and not paged again, unless its severity rises, or `page_again` says it
-    is news after a prescriber acted on it (acknowledged): paging then starts afresh."""
+    added to its timeline and not paged again, unless its severity rises. One acknowledged already
+    pages afresh when it is urgent or high, or when `page_again` says the trigger is news."""
     key = open_key(patient_id, session_id, reason)
     existing = session.scalar(sa.select(Escalation).where(Escalation.open_key == key).with_for_update())
     if existing is None:
@@ -99,7 +99,10 @@ def _retrigger(session: Session, actor: Actor, settings: EscalationSettings, esc
                severity: Severity, details: dict[str, Any], *, page_again: bool = False) -> Escalation:
     escalation.trigger_count += 1
     rises = severity.rank > escalation.severity.rank
-    reopens = page_again and not rises and escalation.state is State.ACKNOWLEDGED
+    # A new trigger on an acknowledged urgent or high alert is a new emergency (a second SOS days
+    # later, another check unanswered): it pages again. So does any that `page_again` says is news.
+    news = page_again or escalation.severity in (Severity.URGENT, Severity.HIGH)
+    reopens = news and not rises and escalation.state is State.ACKNOWLEDGED
     if not rises and not reopens:
         _event(session, escalation, EventKind.RETRIGGERED, actor=actor, **details)
         _audit(session, actor, AuditAction.ESCALATION_RETRIGGERED, escalation)

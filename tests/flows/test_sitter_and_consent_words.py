@@ -117,3 +117,14 @@ def test_a_sitter_who_opted_out_does_not_clear_the_patient_by_text(client, app, 
     w.pre_dose(session, c)
     say(client, app, c.sitter.phone, "HERE")
     assert w.state_of(session, booked) != "cleared"
+
+
+# --- a second SOS after the first was acknowledged ------------------------------------------------
+
+def test_a_second_sos_days_after_the_first_was_acknowledged_pages_the_prescriber(client, app, session, c, clock):
+    say(client, app, c.patient.phone, "SOS")
+    assert len(pages_to(session, c.prescriber.phone)) == 1
+    assert "acknowledged" in say(client, app, c.prescriber.phone, "ACK")
+    clock.advance(timedelta(days=3))
+    assert "911" in say(client, app, c.sitter.phone, "SOS")
+    assert len(pages_to(session, c.prescriber.phone)) == 2
