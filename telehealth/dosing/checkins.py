@@ -88,28 +88,6 @@ def sitter_here(session: Session, actor: Actor, settings: DosingSettings, sitter
     return Result(Outcome.ARRIVED, found)
 
 
-def sitter_opted_out(session: Session, actor: Actor, settings: DosingSettings, sitter_id: int) -> None:
-    """The sitter's number opted out of texts during a session not yet cleared: an arrival they
-    recorded no longer counts (no observation check could reach them); they must text START and
-    HERE again by a renewed deadline, or the session is missed. After clearance it stands: the
-    prescriber is paged for the opt-out (`inbound.alerts`)."""
-    found = sitter_session(session, sitter_id, UPCOMING)
-    if found is None or found.sitter_id != sitter_id or found.state is not SessionState.OPEN \
-            or found.sitter_arrived_at is None:
-        return
-    _withdraw_arrival(session, actor, settings, found, "the sitter opted out of texts")
-
-
-def _withdraw_arrival(session: Session, actor: Actor, settings: DosingSettings, found: DoseSession, why: str) -> None:
-    """An arrival that no longer counts (the sitter opted out, or the clinic deactivated them):
-    a HERE is wanted again, from them or a replacement, by a renewed deadline, or the session is missed."""
-    found.sitter_arrived_at = None
-    settle(session, found, [DeadlineKind.SITTER_ARRIVAL], DeadlineState.CANCELLED, note="renewed: arrival withdrawn")
-    add_deadline(session, found, DeadlineKind.SITTER_ARRIVAL, clock.now() + settings.timings.sitter_arrival_after)
-    record(session, actor, AuditAction.DOSE_SESSION_ARRIVAL_WITHDRAWN, object_type="dose_session", object_id=found.id,
-           patient_id=found.patient_id, details={"why": why, "sitter_id": found.sitter_id})
-
-
 def sitter_ok(session: Session, actor: Actor, settings: DosingSettings, sitter_id: int, *, channel: Channel,
               message_id: int | None = None, reading: str | None = None) -> Result:
     """OK: an observation check answered, or, from the release time on with the blood pressure the
@@ -162,9 +140,8 @@ def sitter_not_ok(session: Session, actor: Actor, settings: DosingSettings, sitt
     sos_answers_the_check(session, found, answer="NOT OK")
     add_check_in(session, actor, found, "observation_not_ok", by="sitter", channel=channel, message_id=message_id,
                  sitter_id=sitter_id)
-    # News even after an urgent finding of this session was acknowledged: it pages again.
-    escalate(session, actor, settings, found, Reason.ADVERSE_FINDING, Severity.URGENT, findings=["sitter_not_ok"],
-             page_again=True)
+    # Urgent: it pages again even after an earlier alert of this session was acknowledged.
+    escalate(session, actor, settings, found, Reason.ADVERSE_FINDING, Severity.URGENT, findings=["sitter_not_ok"])
     return Result(Outcome.SOS_RAISED, found)
 
 
@@ -473,6 +450,16 @@ def clearance_problem(session: Session, found: DoseSession) -> str | None:
     return None
 
 
+def _withdraw_arrival(session: Session, actor: Actor, settings: DosingSettings, found: DoseSession, why: str) -> None:
+    """An arrival that no longer counts (the sitter opted out, or the clinic deactivated them):
+    a HERE is wanted again, from them or a replacement, by a renewed deadline, or the session is missed."""
+    found.sitter_arrived_at = None
+    settle(session, found, [DeadlineKind.SITTER_ARRIVAL], DeadlineState.CANCELLED, note="renewed: arrival withdrawn")
+    add_deadline(session, found, DeadlineKind.SITTER_ARRIVAL, clock.now() + settings.timings.sitter_arrival_after)
+    record(session, actor, AuditAction.DOSE_SESSION_ARRIVAL_WITHDRAWN, object_type="dose_session", object_id=found.id,
+           patient_id=found.patient_id, details={"why": why, "sitter_id": found.sitter_id})
+
+
 def try_clear(session: Session, actor: Actor, settings: DosingSettings, found: DoseSession, *,
               notify_patient: bool) -> Result:
     """Both the sitter and a passing pre-dose report are in: clear the patient, or say why not
@@ -534,13 +521,7 @@ def taken(session: Session, actor: Actor, settings: DosingSettings, patient_id: 
             else "your sitter must text HERE first."
         raise Conflict(f"Please do not take it yet, you are not cleared: {missing}")
     now, timings = clock.now(), settings.timings
-    try:
-        inventory.record_dose_taken(session, actor, found.patient_id, found.prescription.lozenges_per_dose,
-                                    dose_session_id=found.id)
-    except RuleViolation:
-        # Fewer on hand than at clearance (some reported wasted or returned since): told in the
-        # words of the clearance gate, which name nothing a text may not.
-        raise Conflict(f"Please do not take it: {NOTHING_ON_HAND} Please call the clinic.") from None
+    _take_from_ledger(session, actor, found, refused="Please do not take it:")
     move(session, actor, found, Event.TAKE)
     found.dosed_at = now
     add_check_in(session, actor, found, "dose_taken", by="patient", channel=channel, message_id=message_id)
@@ -552,6 +533,17 @@ def taken(session: Session, actor: Actor, settings: DosingSettings, patient_id: 
     add_deadline(session, found, DeadlineKind.RELEASE_PROMPT, now + timings.release_after)
     add_deadline(session, found, DeadlineKind.RELEASE, now + timings.release_after + timings.release_grace)
     return Result(Outcome.TAKEN, found, at=now + timings.post_dose_report_after)
+
+
+def _take_from_ledger(session: Session, actor: Actor, found: DoseSession, *, refused: str) -> None:
+    """The ledger's dose-taken movement for the session. Fewer on hand than a dose (some reported
+    wasted or returned since clearance) is refused in the words of the clearance gate, which name
+    nothing a text may not, after `refused`."""
+    try:
+        inventory.record_dose_taken(session, actor, found.patient_id, found.prescription.lozenges_per_dose,
+                                    dose_session_id=found.id)
+    except RuleViolation:
+        raise Conflict(f"{refused} {NOTHING_ON_HAND} Please call the clinic.") from None
 
 
 def clearance_lapsed_lately(session: Session, settings: DosingSettings, patient_id: int) -> DoseSession | None:
@@ -576,11 +568,7 @@ def _taken_after_clearance(session: Session, actor: Actor, settings: DosingSetti
     prescriber takes it from here. Its record is incomplete, which holds the next shipment."""
     if found.dosed_at is not None:
         raise Conflict(f"We already recorded it as taken at {clock_label(found, found.dosed_at)}.")
-    try:
-        inventory.record_dose_taken(session, actor, found.patient_id, found.prescription.lozenges_per_dose,
-                                    dose_session_id=found.id)
-    except RuleViolation:
-        raise Conflict(f"We could not record it: {NOTHING_ON_HAND} Please call the clinic.") from None
+    _take_from_ledger(session, actor, found, refused="We could not record it:")
     found.dosed_at = clock.now()
     # It counts in the series again: a make-up booked meanwhile may have taken its number.
     from telehealth.dosing.scheduling import renumber   # here: scheduling imports this module

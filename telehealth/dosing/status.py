@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from telehealth import clock
 from telehealth.accounts.models import Sitter
-from telehealth.dosing.models import Deadline, DeadlineKind, DeadlineState, DoseSession
+from telehealth.dosing.models import DeadlineKind, DoseSession
 from telehealth.dosing.operations import UPCOMING, DosingSettings, local_label, pending, when_label
 from telehealth.dosing.rules import SessionState
 from telehealth.messaging import templates
@@ -61,12 +61,6 @@ def due_label(session: Session, found: DoseSession, kind: DeadlineKind, usual: d
     """When the pending deadline of `kind` falls due (a hold release renews them), else the usual time."""
     deadline = pending(session, found, kind)
     return when_label(found, deadline.due_at if deadline is not None else usual)
-
-
-def _observation_question_open(session: Session, found: DoseSession) -> bool:
-    return session.scalar(sa.select(sa.func.count()).select_from(Deadline).where(
-        Deadline.dose_session_id == found.id, Deadline.kind == DeadlineKind.OBSERVATION_ANSWER,
-        Deadline.state == DeadlineState.PENDING)) > 0
 
 
 def patient_summary(session: Session, settings: DosingSettings, patient_id: int) -> str:
@@ -137,7 +131,7 @@ def sitter_summary(session: Session, settings: DosingSettings, sitter_id: int) -
     if state is SessionState.ON_HOLD:
         return "The session is on hold; nothing will be taken today. The clinic will be in touch."
     # DOSED or OBSERVING: the sitter watches, answers checks and releases.
-    if _observation_question_open(session, found):
+    if pending(session, found, DeadlineKind.OBSERVATION_ANSWER) is not None:
         return templates.OBSERVATION_QUESTION
     release_from = found.dosed_at + timings.release_after
     if now < release_from:

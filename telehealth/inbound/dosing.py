@@ -202,12 +202,6 @@ def not_ok_by_sms(session: Session, ctx, party: Party, intent: Intent, message: 
         session, actor_of(party), ctx.dosing, party.sitter_id, channel=Channel.SMS, message_id=message.id))
 
 
-def sitter_opted_out(session: Session, ctx, party: Party) -> None:  # noqa: ANN001
-    """A sitter who opts out before the patient is cleared is no longer the one they are cleared on."""
-    if _is_sitter(party):
-        checkins.sitter_opted_out(session, actor_of(party), ctx.dosing, party.sitter_id)
-
-
 def question_now(session: Session, ctx, party: Party) -> str | None:  # noqa: ANN001
     """The question open for this person now, to ask again (after YES, which opts in): the
     patient's check-in question, or the sitter's observation or release one."""

@@ -117,7 +117,6 @@ def _respond(session: Session, ctx: InboundContext, message: Message, phone: str
     if intent.kind is Kind.OPT_OUT and phone:
         if consent.set_opted_out(session, actor, phone, True, f"keyword {intent.text.upper()[:20]}"):
             alerts.raise_opt_out_escalation(session, ctx, party, message)
-            dosing.sitter_opted_out(session, ctx, party)
         return templates.opted_out(ctx.clinic)
     if intent.kind is Kind.OPT_IN and phone:
         consent.set_opted_out(session, actor, phone, False, f"keyword {intent.text.upper()[:20]}")
