@@ -283,6 +283,10 @@ def submit(session: Session, actor: Actor, settings: DosingSettings, patient_id:
            questionnaire: Questionnaire, values: Mapping[str, Any], *, channel: Channel) -> Result:
     """A whole questionnaire from the web or the API: every question still open is answered at once,
     or nothing is stored. Questions already answered by text keep their first answer."""
+    # An answer to the other questionnaire (chest pain with the pre-dose one) is refused, not dropped.
+    others = sorted(set(values) - rules.ANSWER_KEYS[questionnaire])
+    if others:
+        raise RuleViolation(rules.NOT_A_QUESTION, {key: [rules.NOT_A_QUESTION] for key in others})
     found = _patients_session(session, actor, settings, patient_id)
     due = due_questionnaire(found, settings)
     if due is not questionnaire:

@@ -96,12 +96,12 @@ ACTIVE = (SessionState.OPEN, SessionState.CLEARED, SessionState.ON_HOLD, Session
 UPCOMING = ACTIVE + (SessionState.SCHEDULED,)
 
 
-def lock_patient(session: Session, patient_id: int) -> None:
+def lock_patient(session: Session, patient_id: int) -> Patient | None:
     """Bookings, cancellations and a TAKEN after the clearance lapsed renumber the patient's
     sessions: each takes the patient's lock first (then the sessions'), so they run one after the
     other, never crossing locks. FOR NO KEY UPDATE: it must not block the foreign-key checks of
     rows that name the patient (a text, an audit event) inserted by the sweep."""
-    session.get(Patient, patient_id, with_for_update={"key_share": True})
+    return session.get(Patient, patient_id, with_for_update={"key_share": True})
 
 
 def lock(session: Session, dose_session_id: int) -> DoseSession:

@@ -15,10 +15,9 @@ from telehealth.db import get_session
 from telehealth.dosing import checkins, pages, rules, scheduling
 from telehealth.dosing.forms import BookForm, answers_of, questionnaire_form
 from telehealth.dosing.models import Channel
-from telehealth.dosing.operations import Result
 from telehealth.dosing.rules import Questionnaire
 from telehealth.dosing.views import book, booked_message, settings
-from telehealth.errors import NotFound, RuleViolation
+from telehealth.errors import NotFound
 from telehealth.web.auth import acting_user, current_actor, login_required
 from telehealth.web.forms import ButtonForm, Outcome, PageForms, Posted, submit
 
@@ -73,15 +72,8 @@ def check_in(which: str) -> Response | tuple[str, int]:
     form = questionnaire_form(pages.questions_to_show(session, settings(), under_way, questionnaire))
     # A field not on the page (the recheck while still resting) is passed on, for the rules to refuse.
     values = {key: request.form[key] for key in rules.BY_KEY if request.form.get(key)} | answers_of(form)
-
-    def answer() -> Result:
-        # An answer to the other questionnaire (chest pain with the pre-dose one) is refused, not dropped.
-        others = sorted(set(values) - rules.ANSWER_KEYS[questionnaire])
-        if others:
-            raise RuleViolation(rules.NOT_A_QUESTION, {key: [rules.NOT_A_QUESTION] for key in others})
-        return checkins.submit(session, actor, settings(), patient.id, questionnaire, values, channel=Channel.WEB)
-
-    outcome = submit(form, answer)
+    outcome = submit(form, lambda: checkins.submit(session, actor, settings(), patient.id, questionnaire, values,
+                                                   channel=Channel.WEB))
     if outcome.failed:
         # A conflict (the check-in due changed meanwhile) shows the problem above a fresh form.
         return _page(outcome.status, outcome.posted("check_in" if outcome.status != 409 else "check_in_moved"))

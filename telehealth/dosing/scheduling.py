@@ -112,7 +112,7 @@ def renumber(session: Session, actor: Actor, prescription_id: int, *, booking: D
 def schedule_session(session: Session, actor: Actor, settings: DosingSettings, patient_id: int, *,
                      scheduled_at: datetime) -> DoseSession:
     # The patient row is locked so two bookings at once are checked one after the other.
-    patient = session.get(Patient, patient_id, with_for_update={"key_share": True})   # as lock_patient
+    patient = lock_patient(session, patient_id)
     if patient is None:
         raise NotFound("No such patient.")
     _may_book(actor, patient)

@@ -110,12 +110,20 @@ def sitter_page(token: str) -> tuple[str, int]:
     return _page(token)
 
 
-def _act(token: str, name: str, form: FlaskForm, verb: Callable[[DoseSession], Result], *,
-         sitter_must_be_active: bool = True) -> Response | tuple[str, int]:
+def _submitted(token: str, name: str, form: FlaskForm, operation: Callable[[], Result]) -> Response | tuple[str, int]:
+    outcome = submit(form, operation)
+    if outcome.failed:
+        return _page(token, outcome.status, outcome.posted(name))
+    flash(SAID[outcome.value.outcome])
+    return redirect(url_for("sitter_link.sitter_page", token=token))
+
+
+def _act(token: str, name: str, form: FlaskForm, verb: Callable[[DoseSession], Result]) -> Response | tuple[str, int]:
+    """HERE or OK from the page: by the link's sitter, still active, on the link's own session."""
     found = _linked(token)
 
     def on_this_session() -> Result:
-        if sitter_must_be_active and not found.sitter.active:
+        if not found.sitter.active:
             # Deactivated by the clinic: by text they are no longer recognised either.
             raise Conflict(LINK_RETIRED)
         result = verb(found)
@@ -123,11 +131,7 @@ def _act(token: str, name: str, form: FlaskForm, verb: Callable[[DoseSession], R
             raise Conflict(ANOTHER_SESSION)   # the verbs act on the patient's current session
         return result
 
-    outcome = submit(form, on_this_session)
-    if outcome.failed:
-        return _page(token, outcome.status, outcome.posted(name))
-    flash(SAID[outcome.value.outcome])
-    return redirect(url_for("sitter_link.sitter_page", token=token))
+    return _submitted(token, name, form, on_this_session)
 
 
 @blueprint.post("/s/<token>/here")
@@ -148,17 +152,13 @@ def ok(token: str) -> Response | tuple[str, int]:
 def sos(token: str) -> Response | tuple[str, int]:
     """Never refused. Raised on the patient's session under way, as an SOS by text is, whichever
     session the link was for (an old link still in the sitter's phone)."""
-    def raise_sos(found: DoseSession) -> Result:
+    found = _linked(token)
+
+    def raise_sos() -> Result:
         under_way = active_session(get_session(), found.patient_id) or found
         return checkins.sitter_sos(get_session(), _sitter(found), settings(), under_way.id, channel=Channel.WEB)
 
-    form = ButtonForm()
-    found = _linked(token)
-    outcome = submit(form, lambda: raise_sos(found))
-    if outcome.failed:
-        return _page(token, outcome.status, outcome.posted("sos"))
-    flash(SAID[outcome.value.outcome])
-    return redirect(url_for("sitter_link.sitter_page", token=token))
+    return _submitted(token, "sos", ButtonForm(), raise_sos)
 
 
 SITTER_URGENT = "The clinic has been alerted and your prescriber is being paged. Call 911 now. Stay with them."
