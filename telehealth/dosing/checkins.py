@@ -454,12 +454,22 @@ def clearance_problem(session: Session, found: DoseSession) -> str | None:
     return None
 
 
+def _renew(session: Session, settings: DosingSettings, found: DoseSession, kinds: list[DeadlineKind], *,
+           note: str) -> datetime:
+    """The check-in deadlines of `kinds` start again from now (a sitter's arrival, a report): the
+    pending ones are cancelled with `note`, new ones fall due an arrival's allowance from now, returned."""
+    by = clock.now() + settings.timings.sitter_arrival_after
+    settle(session, found, kinds, DeadlineState.CANCELLED, note=note)
+    for kind in kinds:
+        add_deadline(session, found, kind, by)
+    return by
+
+
 def _withdraw_arrival(session: Session, actor: Actor, settings: DosingSettings, found: DoseSession, why: str) -> None:
     """An arrival that no longer counts (the sitter opted out, or the clinic deactivated them):
     a HERE is wanted again, from them or a replacement, by a renewed deadline, or the session is missed."""
     found.sitter_arrived_at = None
-    settle(session, found, [DeadlineKind.SITTER_ARRIVAL], DeadlineState.CANCELLED, note="renewed: arrival withdrawn")
-    add_deadline(session, found, DeadlineKind.SITTER_ARRIVAL, clock.now() + settings.timings.sitter_arrival_after)
+    _renew(session, settings, found, [DeadlineKind.SITTER_ARRIVAL], note="renewed: arrival withdrawn")
     record(session, actor, AuditAction.DOSE_SESSION_ARRIVAL_WITHDRAWN, object_type="dose_session", object_id=found.id,
            patient_id=found.patient_id, details={"why": why, "sitter_id": found.sitter_id})
 
@@ -608,13 +618,10 @@ def release_hold(session: Session, actor: Actor, settings: DosingSettings, dose_
     # hold does not count. The patient is cleared only once the sitter texts HERE again, after this
     # release (SPEC §1: never a dose alone), and a check-in cut short by the hold is finished first.
     found.sitter_arrived_at = None
-    by = clock.now() + settings.timings.sitter_arrival_after
     renewed = [DeadlineKind.SITTER_ARRIVAL]
     if found.pre_dose_completed_at is None:
         renewed.append(DeadlineKind.PRE_DOSE_REPORT)
-    settle(session, found, renewed, DeadlineState.CANCELLED, note="renewed at the hold release")
-    for kind in renewed:
-        add_deadline(session, found, kind, by)
+    by = _renew(session, settings, found, renewed, note="renewed at the hold release")
     text_sitter(session, found, templates.hold_released_sitter(settings.clinic, clock_label(found, by)))
     text_patient(session, found, templates.hold_released(settings.clinic) if found.pre_dose_completed_at
                  else templates.hold_released_finish(settings.clinic))
